@@ -1,0 +1,38 @@
+# TrialDesk — `make run` serves the web app, `make test` runs the whole suite.
+# Both bootstrap their own virtual environment in .venv on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# make run: demo mode (SQLite file under var/, generated secret key, DEBUG off)
+RUN_ENV = TRIALDESK_DEMO=1 TRIALDESK_SQLITE_PATH=$(CURDIR)/var/trialdesk.sqlite3
+
+.PHONY: run test lint format bench docs clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	mkdir -p var
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py check
+	@echo "TrialDesk (protocol protocols/rumcess.yaml) on http://$(HOST):$(PORT)/"
+	$(RUN_ENV) $(BIN)/python manage.py runserver --insecure $(HOST):$(PORT)
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+format: $(BIN)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

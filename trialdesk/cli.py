@@ -1,0 +1,245 @@
+"""The ``trialdesk`` command line: a thin layer over the domain core.
+
+Exit codes (also in docs/cli.md):
+
+== ================================================================
+0  success (for ``screen``: the record was evaluated; see ``decision``)
+1  any other TrialDesk error
+2  usage error (unknown option, missing argument)
+3  input rejected: unreadable JSON, impossible value, likely wrong unit
+4  protocol file missing or invalid
+== ================================================================
+
+Errors print as ``CODE: message`` on standard error (``--json``: one JSON object).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trialdesk.clinical.sofa import SofaInputs, compute_sofa
+from trialdesk.clinical.timeutil import parse_aware
+from trialdesk.eligibility import CriterionStatus, evaluate
+from trialdesk.errors import InputRejected, ProtocolError, TrialError
+from trialdesk.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
+from trialdesk.protocol.dose import protocol_dose
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INPUT, EXIT_PROTOCOL = 0, 1, 2, 3, 4
+
+app = typer.Typer(
+    help="TrialDesk: run a randomized clinical trial end to end (RUMCESS, NCT01849237).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+protocol_app = typer.Typer(help="Validate and show protocol files.", no_args_is_help=True)
+app.add_typer(protocol_app, name="protocol")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ProtocolOpt = Annotated[Path, typer.Option("--protocol", "-p", help="Protocol file (YAML).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+def _exit_code(exc: TrialError) -> int:
+    if isinstance(exc, ProtocolError):
+        return EXIT_PROTOCOL
+    if isinstance(exc, InputRejected):
+        return EXIT_INPUT
+    return EXIT_ERROR
+
+
+def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a TrialError into ``CODE: message`` and the documented exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TrialError as exc:
+            if kwargs.get("as_json"):
+                print(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
+            else:
+                err.print(f"[bold red]{exc.code}[/]: {exc.message}", soft_wrap=True)
+            raise typer.Exit(_exit_code(exc)) from None
+
+    return wrapper
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputRejected(f"{path}: cannot read the file ({exc.strerror}).") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputRejected(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}).") from None
+    if not isinstance(data, dict):
+        raise InputRejected(f"{path}: expected a JSON object {{…}} at the top level.")
+    return data
+
+
+# --- protocol ---------------------------------------------------------------------
+
+
+@protocol_app.command("validate")
+@handles_errors
+def protocol_validate(
+    file: Annotated[Path, typer.Argument(help="Protocol file to check.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a protocol file; print its version and content hash (SHA-256)."""
+    p = load_protocol(file)
+    if as_json:
+        _print_json({"valid": True, "protocol_id": p.protocol_id,
+                     "protocol_version": p.protocol_version, "sha256": p.content_sha256})
+        return
+    out.print(f"[green]valid[/]: {file} — {p.identifiers.acronym} ({p.identifiers.registry_id}) "
+              f"version {p.protocol_version}\nsha256 {p.content_sha256}")
+
+
+@protocol_app.command("show")
+@handles_errors
+def protocol_show(
+    file: Annotated[Path, typer.Argument(help="Protocol file to show.")] = DEFAULT_PROTOCOL,
+    as_json: JsonOpt = False,
+) -> None:
+    """Summarize a protocol: arms, allocation, criteria, intervention, schedule, outcomes."""
+    p = load_protocol(file)
+    if as_json:
+        _print_json(p.model_dump(mode="json"))
+        return
+    _show_protocol(p)
+
+
+def _show_protocol(p: Protocol) -> None:
+    ident = p.identifiers
+    out.print(f"[bold]{ident.acronym}[/] — {ident.title}")
+    out.print(f"{ident.registry_id} · {ident.phase} · sponsor {ident.sponsor} · "
+              f"PI {ident.principal_investigator}")
+    out.print(f"protocol {p.protocol_id} v{p.protocol_version} ({p.version_date}) · "
+              f"sha256 {p.content_sha256}")
+    ratio = ":".join(str(p.randomization.ratio[a]) for a in p.arm_ids)
+    arms = Table("arm", "role", "description", title=f"Arms (ratio {ratio}, "
+                 f"{p.randomization.method.value})")
+    for arm in p.arms:
+        arms.add_row(arm.id, arm.role, arm.description)
+    out.print(arms)
+    crit = Table("id", "type", "criterion", "kind", title="Eligibility")
+    for kind, c in p.criteria:
+        crit.add_row(c.id, kind, c.text, c.kind)
+    out.print(crit)
+    dose = p.intervention.dose
+    out.print(f"Intervention: {p.intervention.product}, {p.intervention.route}, "
+              f"{dose.min_cells_per_kg:g}–{dose.max_cells_per_kg:g} cells/kg/{dose.per} "
+              f"(target {dose.target_cells_per_kg:g}), {p.intervention.weight_basis} weight, "
+              f"no later than {p.intervention.deadline_hours_after_onset:g} h after onset")
+    sched = Table("day", "forms", title="Schedule (day 0 = randomization)")
+    for day, forms in p.schedule_by_day().items():
+        sched.add_row(str(day), ", ".join(forms))
+    out.print(sched)
+    for tier in ("primary", "secondary"):
+        for o in getattr(p.outcomes, tier):
+            out.print(f"{tier} outcome: {o.label}")
+
+
+# --- screen -----------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def screen(
+    patient: Annotated[Path, typer.Argument(help="Screening record, JSON ('-' = stdin).")],
+    protocol: ProtocolOpt = DEFAULT_PROTOCOL,
+    at: Annotated[str | None, typer.Option(
+        "--at", help="Evaluate at this ISO-8601 time with offset (default: now).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate every eligibility criterion of the protocol for one patient."""
+    p = load_protocol(protocol)
+    record = _read_json(patient)
+    when = parse_aware(at, field="at") if at else None
+    result = evaluate(p, record, when)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    colours = {CriterionStatus.MET: "green", CriterionStatus.NOT_MET: "red",
+               CriterionStatus.UNKNOWN: "yellow"}
+    table = Table("id", "type", "criterion", "status", "reason",
+                  title=f"{p.identifiers.acronym} eligibility at "
+                        f"{result.evaluated_at_utc:%Y-%m-%d %H:%M} UTC")
+    for c in result.criteria:
+        table.add_row(c.id, c.type, c.text, f"[{colours[c.status]}]{c.status.value}[/]",
+                      c.reason)
+    out.print(table)
+    for problem in result.input_problems:
+        err.print(f"[yellow]{problem['code']}[/] ({problem['field']}): {problem['message']}")
+    colour = {"eligible": "green", "ineligible": "red", "incomplete": "yellow"}
+    out.print(f"Decision: [bold {colour[result.decision.value]}]{result.decision.value}[/]")
+    if result.missing_fields:
+        out.print(f"Still needed: {', '.join(result.missing_fields)}")
+
+
+# --- sofa -------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def sofa(
+    observations: Annotated[Path, typer.Argument(
+        help="Worst values of the day, JSON ('-' = stdin); see docs/formats.md.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Compute the SOFA score (Vincent 1996) from raw values."""
+    result = compute_sofa(SofaInputs.from_mapping(_read_json(observations)))
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    out.print(str(result))
+
+
+# --- dose -------------------------------------------------------------------------
+
+
+@app.command()
+@handles_errors
+def dose(
+    weight_kg: Annotated[float, typer.Option("--weight-kg", help="Body weight in kg.")],
+    cells_per_kg: Annotated[float | None, typer.Option(
+        "--cells-per-kg", help="Target dose (default: the protocol's target).")] = None,
+    concentration: Annotated[float | None, typer.Option(
+        "--concentration-cells-per-ml", help="Product concentration, for the volume.")] = None,
+    height_cm: Annotated[float | None, typer.Option(
+        "--height-cm", help="Height, when the protocol doses by predicted weight.")] = None,
+    sex: Annotated[str | None, typer.Option(
+        "--sex", help="female | male, when the protocol doses by predicted weight.")] = None,
+    protocol: ProtocolOpt = DEFAULT_PROTOCOL,
+    as_json: JsonOpt = False,
+) -> None:
+    """MSC dose for a body weight: target cells, allowed range, infusion volume."""
+    result = protocol_dose(load_protocol(protocol), weight_kg, cells_per_kg=cells_per_kg,
+                           concentration_cells_per_ml=concentration, height_cm=height_cm,
+                           sex=sex)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    out.print(str(result))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,90 @@
+"""One exception tree for TrialDesk, rooted at :class:`TrialError`.
+
+Every error carries a stable ``code`` (for the API, the CLI and the docs), the
+``field`` it concerns when there is one, and a message a coordinator can act on
+at 3 a.m.: what is wrong, and what to do about it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TrialError(Exception):
+    """Root of every error TrialDesk raises on purpose."""
+
+    code: str = "TRIAL_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by the CLI (``--json``) and the API."""
+        return {"code": self.code, "field": self.field, "message": self.message}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- protocol files -----------------------------------------------------------------
+
+
+class ProtocolError(TrialError):
+    """A protocol file cannot be read or does not validate."""
+
+    code = "PROTOCOL_INVALID"
+
+
+class ProtocolNotFound(ProtocolError):
+    code = "PROTOCOL_NOT_FOUND"
+
+
+# --- rejected input -----------------------------------------------------------------
+
+
+class InputRejected(TrialError):
+    """A value was refused before it could reach a calculation or the database."""
+
+    code = "INPUT_REJECTED"
+
+
+class ImplausibleValue(InputRejected):
+    """Outside the physiologically possible range for the unit given."""
+
+    code = "IMPLAUSIBLE_VALUE"
+
+
+class LikelyWrongUnit(ImplausibleValue):
+    """Implausible in the unit given but plausible in another: names the likely unit."""
+
+    code = "LIKELY_WRONG_UNIT"
+
+
+class UnknownUnit(InputRejected):
+    code = "UNKNOWN_UNIT"
+
+
+class MissingValue(InputRejected):
+    code = "MISSING_VALUE"
+
+
+class FutureTime(InputRejected):
+    """A clinical time stamp lies after the moment of evaluation."""
+
+    code = "FUTURE_TIME"
+
+
+class NaiveTime(InputRejected):
+    """A time stamp without a UTC offset: ambiguous, so refused."""
+
+    code = "TIMEZONE_REQUIRED"
+
+
+class TimeOrderError(InputRejected):
+    """Two time stamps in an impossible order (e.g. onset after randomization)."""
+
+    code = "TIME_ORDER"
