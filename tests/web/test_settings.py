@@ -83,7 +83,7 @@ def test_database_url_selects_postgresql_and_migrations_apply():
         assert result.returncode == 0, result.stderr
         shown = _manage("shell", "-c",
                         "from django.db import connection; print(connection.vendor)", env=env)
-        assert shown.stdout.strip() == "postgresql"
+        assert shown.stdout.strip().splitlines()[-1] == "postgresql"
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
