@@ -88,3 +88,38 @@ class TimeOrderError(InputRejected):
     """Two time stamps in an impossible order (e.g. onset after randomization)."""
 
     code = "TIME_ORDER"
+
+
+# --- randomization refusals (the patient cannot be allocated now) ------------------------
+
+
+class NotRandomizable(TrialError):
+    """The screening record does not allow randomization; the message says why."""
+
+    code = "NOT_RANDOMIZABLE"
+
+
+class NotEligible(NotRandomizable):
+    code = "NOT_ELIGIBLE"
+
+
+class EligibilityIncomplete(NotRandomizable):
+    code = "ELIGIBILITY_INCOMPLETE"
+
+
+class ConsentMissing(NotRandomizable):
+    code = "CONSENT_MISSING"
+
+
+class WindowClosed(NotRandomizable):
+    code = "WINDOW_CLOSED"
+
+
+class AlreadyRandomized(NotRandomizable):
+    code = "ALREADY_RANDOMIZED"
+
+
+class RequestIdReused(NotRandomizable):
+    """A client request id already used for a different patient."""
+
+    code = "REQUEST_ID_REUSED"

@@ -67,9 +67,17 @@ def _path_from_text(text: str) -> tuple[Any, ...]:
 
 def _format_errors(name: str, error: ValidationError, root: yaml.Node | None) -> str:
     lines = []
-    for item in error.errors():
-        # discriminated unions add the tag ('age', 'flag', …) to the path: drop it
-        loc = tuple(p for p in item["loc"] if p not in _KINDS)
+    items = error.errors()
+    # discriminated unions add the tag ('age', 'flag', …) to the path: drop it
+    locs = [tuple(p for p in item["loc"] if p not in _KINDS) for item in items]
+    for item, loc in zip(items, locs, strict=True):
+        # pydantic also reports a list with a minimum length as "too short" when one of
+        # its entries failed (a single bad site gives "sites: at least 1 item … not 0");
+        # the entry's own error is the real problem, so drop that echo
+        if item["type"] == "too_short" and any(
+            len(other) > len(loc) and other[: len(loc)] == loc for other in locs
+        ):
+            continue
         message = item["msg"].removeprefix("Value error, ")
         if not loc:  # cross-reference problems: one "dotted.path: message" per line
             for problem in message.splitlines():

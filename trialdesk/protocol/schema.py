@@ -204,6 +204,8 @@ class AgeBasis(StrEnum):
 
 class Eligibility(_Strict):
     age_basis: AgeBasis = AgeBasis.COMPLETED_YEARS
+    #: boolean screening field recording signed consent (randomization refuses without it)
+    consent_field: str | None = None
     inclusion: tuple[Criterion, ...] = Field(min_length=1)
     exclusion: tuple[Criterion, ...] = ()
 
@@ -229,12 +231,31 @@ class RandomizationMethod(StrEnum):
     MINIMIZATION = "minimization"
 
 
+class MinimizationCriterion(StrEnum):
+    RANGE = "range"
+    VARIANCE = "variance"
+
+
 class Randomization(_Strict):
+    """How patients are allocated (see ``trialdesk.randomization``).
+
+    ``block_sizes`` with one size gives fixed blocks; with several, each block's
+    size is drawn at random from them. ``stratify_by`` names stratification
+    factors: separate lists per stratum for list methods, the factors balanced by
+    minimization. Minimization takes the arm with the smallest weighted imbalance
+    with probability ``minimization_probability`` (Pocock–Simon).
+    """
+
     method: RandomizationMethod
     ratio: dict[str, int] = Field(description="arm id -> integer weight, e.g. 1:1")
     block_sizes: tuple[int, ...] = ()
     stratify_by: tuple[str, ...] = ()
-    minimization_probability: float | None = Field(default=None, gt=0.5, le=1.0)
+    minimization_probability: float = Field(default=0.8, gt=0.5, le=1.0)
+    minimization_criterion: MinimizationCriterion = MinimizationCriterion.RANGE
+    #: factor id -> weight in the total imbalance (default 1 for every factor)
+    factor_weights: dict[str, float] = Field(default_factory=dict)
+    #: emergency envelopes per site and stratum, for when the server is unreachable
+    emergency_envelopes_per_stratum: int = Field(default=4, ge=0, le=100)
 
     @field_validator("ratio")
     @classmethod
@@ -255,6 +276,11 @@ class Randomization(_Strict):
                                  f"{cycle}")
         if self.method is RandomizationMethod.MINIMIZATION and not self.stratify_by:
             raise ValueError("minimization needs factors in stratify_by")
+        unknown = set(self.factor_weights) - set(self.stratify_by)
+        if unknown:
+            raise ValueError(f"factor_weights names factors not in stratify_by: {sorted(unknown)}")
+        if any(w <= 0 for w in self.factor_weights.values()):
+            raise ValueError("factor weights must be positive")
         return self
 
 
@@ -459,6 +485,12 @@ class Protocol(_Strict):
         if onset_field is None or onset_field.type is not FieldType.DATETIME:
             problems.append(f"onset.field: '{self.onset.field}' must be a datetime screening "
                             "field")
+
+        consent = self.eligibility.consent_field
+        if consent is not None and (consent not in fields
+                                    or fields[consent].type is not FieldType.BOOLEAN):
+            problems.append(f"eligibility.consent_field: '{consent}' must be a boolean "
+                            "screening field")
 
         factor_ids = {f.id for f in self.stratification_factors}
         for name in self.randomization.stratify_by:
