@@ -26,6 +26,12 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+	@if [ -n "$$TRIALDESK_TEST_DATABASE_URL" ]; then \
+	  echo "--- database tests again, on PostgreSQL"; \
+	  DATABASE_URL="$$TRIALDESK_TEST_DATABASE_URL" $(BIN)/python -m pytest tests/web; \
+	else \
+	  echo "--- PostgreSQL run skipped: set TRIALDESK_TEST_DATABASE_URL (CI does)"; \
+	fi
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -33,6 +39,9 @@ lint: $(BIN)/.installed
 format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+docs: $(BIN)/.installed
+	$(BIN)/python scripts/gen_cli_docs.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from trialdesk.clinical.sofa import SofaInputs, compute_sofa
@@ -70,7 +71,7 @@ def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             if kwargs.get("as_json"):
                 print(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
             else:
-                err.print(f"[bold red]{exc.code}[/]: {exc.message}", soft_wrap=True)
+                err.print(f"[bold red]{exc.code}[/]: {escape(exc.message)}", soft_wrap=True)
             raise typer.Exit(_exit_code(exc)) from None
 
     return wrapper
@@ -109,8 +110,9 @@ def protocol_validate(
         _print_json({"valid": True, "protocol_id": p.protocol_id,
                      "protocol_version": p.protocol_version, "sha256": p.content_sha256})
         return
-    out.print(f"[green]valid[/]: {file} — {p.identifiers.acronym} ({p.identifiers.registry_id}) "
-              f"version {p.protocol_version}\nsha256 {p.content_sha256}")
+    out.print(f"[green]valid[/]: {escape(str(file))} — {escape(p.identifiers.acronym)} "
+              f"({escape(p.identifiers.registry_id)}) version {escape(p.protocol_version)}"
+              f"\nsha256 {p.content_sha256}")
 
 
 @protocol_app.command("show")
@@ -129,33 +131,34 @@ def protocol_show(
 
 def _show_protocol(p: Protocol) -> None:
     ident = p.identifiers
-    out.print(f"[bold]{ident.acronym}[/] — {ident.title}")
+    out.print(f"[bold]{escape(ident.acronym)}[/] — {escape(ident.title)}")
     out.print(f"{ident.registry_id} · {ident.phase} · sponsor {ident.sponsor} · "
-              f"PI {ident.principal_investigator}")
+              f"PI {ident.principal_investigator}", markup=False)
     out.print(f"protocol {p.protocol_id} v{p.protocol_version} ({p.version_date}) · "
-              f"sha256 {p.content_sha256}")
+              f"sha256 {p.content_sha256}", markup=False)
     ratio = ":".join(str(p.randomization.ratio[a]) for a in p.arm_ids)
     arms = Table("arm", "role", "description", title=f"Arms (ratio {ratio}, "
                  f"{p.randomization.method.value})")
     for arm in p.arms:
-        arms.add_row(arm.id, arm.role, arm.description)
+        arms.add_row(escape(arm.id), escape(arm.role), escape(arm.description))
     out.print(arms)
     crit = Table("id", "type", "criterion", "kind", title="Eligibility")
     for kind, c in p.criteria:
-        crit.add_row(c.id, kind, c.text, c.kind)
+        crit.add_row(escape(c.id), kind, escape(c.text), c.kind)
     out.print(crit)
     dose = p.intervention.dose
     out.print(f"Intervention: {p.intervention.product}, {p.intervention.route}, "
               f"{dose.min_cells_per_kg:g}–{dose.max_cells_per_kg:g} cells/kg/{dose.per} "
               f"(target {dose.target_cells_per_kg:g}), {p.intervention.weight_basis} weight, "
-              f"no later than {p.intervention.deadline_hours_after_onset:g} h after onset")
+              f"no later than {p.intervention.deadline_hours_after_onset:g} h after onset",
+              markup=False)
     sched = Table("day", "forms", title="Schedule (day 0 = randomization)")
     for day, forms in p.schedule_by_day().items():
-        sched.add_row(str(day), ", ".join(forms))
+        sched.add_row(str(day), escape(", ".join(forms)))
     out.print(sched)
     for tier in ("primary", "secondary"):
         for o in getattr(p.outcomes, tier):
-            out.print(f"{tier} outcome: {o.label}")
+            out.print(f"{tier} outcome: {o.label}", markup=False)
 
 
 # --- screen -----------------------------------------------------------------------
@@ -181,18 +184,19 @@ def screen(
     colours = {CriterionStatus.MET: "green", CriterionStatus.NOT_MET: "red",
                CriterionStatus.UNKNOWN: "yellow"}
     table = Table("id", "type", "criterion", "status", "reason",
-                  title=f"{p.identifiers.acronym} eligibility at "
+                  title=f"{escape(p.identifiers.acronym)} eligibility at "
                         f"{result.evaluated_at_utc:%Y-%m-%d %H:%M} UTC")
     for c in result.criteria:
-        table.add_row(c.id, c.type, c.text, f"[{colours[c.status]}]{c.status.value}[/]",
-                      c.reason)
+        table.add_row(escape(c.id), c.type, escape(c.text),
+                      f"[{colours[c.status]}]{c.status.value}[/]", escape(c.reason))
     out.print(table)
     for problem in result.input_problems:
-        err.print(f"[yellow]{problem['code']}[/] ({problem['field']}): {problem['message']}")
+        err.print(f"[yellow]{problem['code']}[/] ({escape(str(problem['field']))}): "
+                  f"{escape(problem['message'])}", soft_wrap=True)
     colour = {"eligible": "green", "ineligible": "red", "incomplete": "yellow"}
     out.print(f"Decision: [bold {colour[result.decision.value]}]{result.decision.value}[/]")
     if result.missing_fields:
-        out.print(f"Still needed: {', '.join(result.missing_fields)}")
+        out.print(f"Still needed: {', '.join(result.missing_fields)}", markup=False)
 
 
 # --- sofa -------------------------------------------------------------------------
@@ -210,7 +214,7 @@ def sofa(
     if as_json:
         _print_json(result.to_dict())
         return
-    out.print(str(result))
+    out.print(str(result), markup=False, soft_wrap=True)
 
 
 # --- dose -------------------------------------------------------------------------
@@ -238,7 +242,7 @@ def dose(
     if as_json:
         _print_json(result.to_dict())
         return
-    out.print(str(result))
+    out.print(str(result), markup=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

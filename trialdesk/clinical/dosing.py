@@ -306,7 +306,8 @@ def compute_msc_dose(
                                      field="concentration_cells_per_ml")
         volume = target * weight.weight_kg / concentration
     kg = weight.weight_kg
-    return MscDose(weight, target, lo, hi, target * kg, lo * kg, hi * kg, concentration, volume)
+    return MscDose(weight, target, lo, hi, round(target * kg), round(lo * kg), round(hi * kg),
+                   concentration, None if volume is None else round(volume, 2))
 
 
 def delivered_dose_cells_per_kg(viable_cells: float, weight_kg: float) -> float:

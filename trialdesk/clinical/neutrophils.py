@@ -85,29 +85,38 @@ def anc_from_differential(
     return NeutrophilCount(round(wbc * pct / 100.0, 6), "wbc_differential", detail)
 
 
-def anc_from_record(record: dict[str, Any]) -> NeutrophilCount | None:
+def anc_from_record(
+    record: dict[str, Any], *, field: str = "neutrophils", default_unit: str | None = None
+) -> NeutrophilCount | None:
     """ANC from a screening record (the ``screen`` JSON format), or None when absent.
 
-    Accepts ``neutrophils: {"value": …, "unit": …}`` or ``wbc_10e9_per_l`` with
-    ``neutrophil_percent`` (or ``segmented_percent`` + ``band_percent``). When both
-    routes are given the absolute count wins (it is what the lab measured).
+    Accepts ``<field>: {"value": …, "unit": …}`` (``unit`` may be left out when the
+    protocol declares a default unit) or ``wbc_10e9_per_l`` with ``neutrophil_percent``
+    (or ``segmented_percent`` + ``band_percent``). When both routes are given the
+    absolute count wins (it is what the lab measured). A WBC without a differential
+    is refused: a WBC is not a neutrophil count.
     """
-    raw = record.get("neutrophils")
+    raw = record.get(field)
     if raw is not None:
-        if not isinstance(raw, dict) or "value" not in raw or "unit" not in raw:
+        if not isinstance(raw, dict) or "value" not in raw:
             raise ImplausibleValue(
-                'neutrophils must be given as {"value": 0.4, "unit": "10^9/L"}.',
-                field="neutrophils",
+                f'{field} must be given as {{"value": 0.4, "unit": "10^9/L"}}.', field=field
             )
         if raw["value"] is None:
             return None
-        return anc_from_absolute(raw["value"], str(raw["unit"]))
+        unit = raw.get("unit") or default_unit
+        if unit is None:
+            raise MissingValue(f"{field}: the unit is missing (10^9/L, 10^3/uL or cells/uL).",
+                               field=field)
+        return anc_from_absolute(raw["value"], str(unit), field=field)
     wbc = record.get("wbc_10e9_per_l")
-    if wbc is None:
-        return None
     pct = record.get("neutrophil_percent")
     seg = record.get("segmented_percent")
-    if pct is None and seg is None:
+    if wbc is None:
+        if pct is not None or seg is not None:
+            raise MissingValue("A neutrophil percentage was given without the WBC "
+                               "(wbc_10e9_per_l) it is a percentage of.",
+                               field="wbc_10e9_per_l")
         return None
     return anc_from_differential(
         wbc, pct, segmented_percent=seg, band_percent=record.get("band_percent")

@@ -122,11 +122,11 @@ def _within_hours(ctx: _Context, kind: str, crit: WithinHoursCriterion) -> Crite
     left_h = window.time_left(ctx.at).total_seconds() / 3600
     label = ctx.protocol.field(crit.field).label.lower()
     if window.is_open(ctx.at):
-        reason = (f"{elapsed_h:.1f} h since {label} ({ctx.local(start)}); "
+        reason = (f"{elapsed_h:.1f} h since {label} at {ctx.local(start)}; "
                   f"{left_h:.1f} h left, deadline {ctx.local(window.deadline_utc)}")
         status = MET
     else:
-        reason = (f"window closed: {elapsed_h:.1f} h since {label} ({ctx.local(start)}), "
+        reason = (f"window closed: {elapsed_h:.1f} h since {label} at {ctx.local(start)}; "
                   f"deadline was {ctx.local(window.deadline_utc)}")
         status = NOT_MET
     return _result(ctx, kind, crit, status, reason,

@@ -110,7 +110,8 @@ def parse_record(protocol: Protocol, data: dict[str, Any], at: dt.datetime) -> S
     for spec in protocol.screening_fields:
         try:
             if spec.allow_wbc_differential and spec.measure == "neutrophils":
-                anc = anc_from_record(data)
+                anc = anc_from_record(data, field=spec.id,
+                                      default_unit=spec.default_unit)
                 values[spec.id] = (
                     None if anc is None
                     else Measured(anc.value_10e9_per_l, "10^9/L", anc.detail)

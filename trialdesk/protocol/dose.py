@@ -32,7 +32,8 @@ def protocol_dose(
     )
     return compute_msc_dose(
         weight,
-        target_cells_per_kg=cells_per_kg or spec.dose.target_cells_per_kg,
+        target_cells_per_kg=(spec.dose.target_cells_per_kg if cells_per_kg is None
+                             else cells_per_kg),
         min_cells_per_kg=spec.dose.min_cells_per_kg,
         max_cells_per_kg=spec.dose.max_cells_per_kg,
         concentration_cells_per_ml=concentration_cells_per_ml,
