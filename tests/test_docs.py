@@ -141,7 +141,7 @@ def test_formats_md_exit_status_of_each_error_code_matches_the_cli():
     for cls in _error_classes():
         row = re.search(rf"^\| `{cls.code}` \| `{cls.__name__}` \| (\d) \|", text, flags=re.M)
         assert row, f"no error-code row for {cls.code} in docs/formats.md"
-        assert int(row.group(1)) == cli._exit_code(cls("x")), cls.code
+        assert int(row.group(1)) == cli.exit_code(cls("x")), cls.code
 
 
 def test_every_sofa_input_is_in_formats_md():

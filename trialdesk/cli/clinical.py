@@ -1,98 +1,32 @@
-"""The ``trialdesk`` command line: a thin layer over the domain core.
-
-Exit codes (also in docs/cli.md):
-
-== ================================================================
-0  success (for ``screen``: the record was evaluated; see ``decision``)
-1  any other TrialDesk error
-2  usage error (unknown option, missing argument)
-3  input rejected: unreadable JSON, impossible value, likely wrong unit
-4  protocol file missing or invalid
-== ================================================================
-
-Errors print as ``CODE: message`` on standard error (``--json``: one JSON object).
-"""
+"""Clinical commands: protocol validate/show, screen, sofa, dose."""
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from trialdesk.cli.base import (
+    JsonOpt,
+    ProtocolOpt,
+    app,
+    err,
+    handles_errors,
+    out,
+    print_json,
+    read_json,
+)
 from trialdesk.clinical.sofa import SofaInputs, compute_sofa
 from trialdesk.clinical.timeutil import parse_aware
 from trialdesk.eligibility import CriterionStatus, evaluate
-from trialdesk.errors import InputRejected, ProtocolError, TrialError
 from trialdesk.protocol import DEFAULT_PROTOCOL, Protocol, load_protocol
 from trialdesk.protocol.dose import protocol_dose
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INPUT, EXIT_PROTOCOL = 0, 1, 2, 3, 4
-
-app = typer.Typer(
-    help="TrialDesk: run a randomized clinical trial end to end (RUMCESS, NCT01849237).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
 protocol_app = typer.Typer(help="Validate and show protocol files.", no_args_is_help=True)
 app.add_typer(protocol_app, name="protocol")
-
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
-
-ProtocolOpt = Annotated[Path, typer.Option("--protocol", "-p", help="Protocol file (YAML).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-
-
-def _exit_code(exc: TrialError) -> int:
-    if isinstance(exc, ProtocolError):
-        return EXIT_PROTOCOL
-    if isinstance(exc, InputRejected):
-        return EXIT_INPUT
-    return EXIT_ERROR
-
-
-def handles_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a TrialError into ``CODE: message`` and the documented exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except TrialError as exc:
-            if kwargs.get("as_json"):
-                print(json.dumps({"error": exc.to_dict()}, ensure_ascii=False))
-            else:
-                err.print(f"[bold red]{exc.code}[/]: {escape(exc.message)}", soft_wrap=True)
-            raise typer.Exit(_exit_code(exc)) from None
-
-    return wrapper
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputRejected(f"{path}: cannot read the file ({exc.strerror}).") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputRejected(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}).") from None
-    if not isinstance(data, dict):
-        raise InputRejected(f"{path}: expected a JSON object {{…}} at the top level.")
-    return data
 
 
 # --- protocol ---------------------------------------------------------------------
@@ -107,7 +41,7 @@ def protocol_validate(
     """Check a protocol file; print its version and content hash (SHA-256)."""
     p = load_protocol(file)
     if as_json:
-        _print_json({"valid": True, "protocol_id": p.protocol_id,
+        print_json({"valid": True, "protocol_id": p.protocol_id,
                      "protocol_version": p.protocol_version, "sha256": p.content_sha256})
         return
     out.print(f"[green]valid[/]: {escape(str(file))} — {escape(p.identifiers.acronym)} "
@@ -124,7 +58,7 @@ def protocol_show(
     """Summarize a protocol: arms, allocation, criteria, intervention, schedule, outcomes."""
     p = load_protocol(file)
     if as_json:
-        _print_json(p.model_dump(mode="json"))
+        print_json(p.model_dump(mode="json"))
         return
     _show_protocol(p)
 
@@ -175,11 +109,11 @@ def screen(
 ) -> None:
     """Evaluate every eligibility criterion of the protocol for one patient."""
     p = load_protocol(protocol)
-    record = _read_json(patient)
+    record = read_json(patient)
     when = parse_aware(at, field="at") if at else None
     result = evaluate(p, record, when)
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     colours = {CriterionStatus.MET: "green", CriterionStatus.NOT_MET: "red",
                CriterionStatus.UNKNOWN: "yellow"}
@@ -210,9 +144,9 @@ def sofa(
     as_json: JsonOpt = False,
 ) -> None:
     """Compute the SOFA score (Vincent 1996) from raw values."""
-    result = compute_sofa(SofaInputs.from_mapping(_read_json(observations)))
+    result = compute_sofa(SofaInputs.from_mapping(read_json(observations)))
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     out.print(str(result), markup=False, soft_wrap=True)
 
@@ -240,10 +174,8 @@ def dose(
                            concentration_cells_per_ml=concentration, height_cm=height_cm,
                            sex=sex)
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     out.print(str(result), markup=False, soft_wrap=True)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()

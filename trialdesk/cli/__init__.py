@@ -1,0 +1,28 @@
+"""The ``trialdesk`` command line: a thin layer over the domain core.
+
+Exit codes (also in docs/cli.md):
+
+== ================================================================
+0  success (for ``screen``: the record was evaluated; see ``decision``)
+1  any other TrialDesk error
+2  usage error (unknown option, missing argument)
+3  input rejected: unreadable JSON, impossible value, likely wrong unit
+4  protocol file missing or invalid
+== ================================================================
+
+Errors print as ``CODE: message`` on standard error (``--json``: one JSON object).
+"""
+
+from trialdesk.cli import clinical  # noqa: F401  (registers the commands)
+from trialdesk.cli.base import (
+    EXIT_ERROR,
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_PROTOCOL,
+    EXIT_USAGE,
+    app,
+    exit_code,
+)
+
+__all__ = ["EXIT_ERROR", "EXIT_INPUT", "EXIT_OK", "EXIT_PROTOCOL", "EXIT_USAGE", "app",
+           "exit_code"]
