@@ -11,9 +11,12 @@ from django.test import Client
 from trialdesk.protocol import load_protocol
 
 
+pytestmark = pytest.mark.django_db
+
+
 @pytest.fixture
-def client() -> Client:
-    return Client(HTTP_HOST="localhost")
+def client(coordinator_client) -> Client:
+    return coordinator_client
 
 
 def _text(response) -> str:
@@ -32,8 +35,8 @@ def test_home_page_shows_the_protocol_identity_and_every_criterion(client):
     assert "28-day all-cause mortality" in text
 
 
-def test_healthz_reports_the_protocol_hash(client):
-    data = client.get("/healthz").json()
+def test_healthz_is_public_and_reports_the_protocol_hash():
+    data = Client(HTTP_HOST="localhost").get("/healthz").json()
     assert data == {"status": "ok", "protocol": "rumcess", "protocol_version": "1.0",
                     "protocol_sha256": load_protocol().content_sha256}
 
@@ -122,8 +125,9 @@ def test_pages_send_security_headers(client):
     assert response["Referrer-Policy"] == "same-origin"
 
 
-def test_forms_refuse_posts_without_a_csrf_token():
+def test_forms_refuse_posts_without_a_csrf_token(alice, coordinator_client):
     strict = Client(HTTP_HOST="localhost", enforce_csrf_checks=True)
+    strict.force_login(alice)
     assert strict.post("/tools/sofa", {"gcs": "15"}).status_code == 403
 
 
@@ -134,3 +138,15 @@ def test_unknown_host_is_refused():
 @pytest.mark.parametrize("method", ["put", "delete"])
 def test_calculators_only_accept_get_and_post(client, method):
     assert getattr(client, method)("/tools/sofa").status_code == 405
+
+
+def test_pages_need_a_signed_in_user():
+    anonymous = Client(HTTP_HOST="localhost")
+    response = anonymous.get("/tools/sofa")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_user_without_any_role_is_refused(alice):
+    nobody = Client(HTTP_HOST="localhost")
+    nobody.force_login(alice)
+    assert nobody.get("/").status_code == 403

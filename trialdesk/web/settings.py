@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "trialdesk.web.core",
     "trialdesk.web.sites",
+    "trialdesk.web.accounts",
     "trialdesk.web.screening",
     "trialdesk.web.randomization",
 ]
@@ -67,6 +68,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "trialdesk.web.accounts.permissions.DenyByDefaultMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
@@ -126,6 +128,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "core:home"
+TRIALDESK_LOCKOUT_FAILURES = env_int("TRIALDESK_LOCKOUT_FAILURES", 5, minimum=1)
+TRIALDESK_LOCKOUT_MINUTES = env_int("TRIALDESK_LOCKOUT_MINUTES", 15, minimum=1)
 
 # --- security ------------------------------------------------------------------------
 SECURE_COOKIES = env_bool("TRIALDESK_SECURE_COOKIES", default=not (DEMO or DEBUG))

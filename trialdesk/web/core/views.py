@@ -13,10 +13,12 @@ from trialdesk.clinical.sofa import SofaInputs, compute_sofa
 from trialdesk.eligibility import evaluate
 from trialdesk.errors import TrialError
 from trialdesk.protocol.dose import protocol_dose
+from trialdesk.web.accounts.permissions import public, requires
 from trialdesk.web.core.forms import DoseForm, ScreeningForm, SofaForm
 from trialdesk.web.core.protocol_access import current_protocol
 
 
+@requires("trial.view")
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     p = current_protocol()
@@ -26,6 +28,7 @@ def home(request: HttpRequest) -> HttpResponse:
     })
 
 
+@public
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     p = current_protocol()
@@ -34,6 +37,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
                          "protocol_sha256": p.content_sha256})
 
 
+@requires("tools.use")
 @require_http_methods(["GET", "POST"])
 def eligibility_check(request: HttpRequest) -> HttpResponse:
     p = current_protocol()
@@ -52,6 +56,7 @@ def eligibility_check(request: HttpRequest) -> HttpResponse:
                   {"form": form, "result": result, "error": error}, status=status)
 
 
+@requires("tools.use")
 @require_http_methods(["GET", "POST"])
 def sofa_calculator(request: HttpRequest) -> HttpResponse:
     form = SofaForm(request.POST or None)
@@ -69,6 +74,7 @@ def sofa_calculator(request: HttpRequest) -> HttpResponse:
                   {"form": form, "result": result, "error": error}, status=status)
 
 
+@requires("tools.use")
 @require_http_methods(["GET", "POST"])
 def dose_calculator(request: HttpRequest) -> HttpResponse:
     p = current_protocol()

@@ -1,0 +1,115 @@
+"""The permission table and the one check every view and API route goes through.
+
+Deny by default: a view that declares no permission is refused by
+:class:`DenyByDefaultMiddleware`. Site scoping: site roles see their own sites'
+records only; trial-wide roles (site left empty) see every site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+
+from trialdesk.web.accounts.models import Membership, Role
+from trialdesk.web.sites.models import Site
+
+R = Role
+ALL_ROLES = frozenset(Role)
+SITE_STAFF = frozenset({R.INVESTIGATOR, R.COORDINATOR})
+
+#: action -> roles allowed. The single source of truth, listed in docs/permissions.md.
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "trial.view": ALL_ROLES,
+    "tools.use": ALL_ROLES,
+    "screening.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR},
+    "screening.edit": SITE_STAFF,
+    "consent.record": SITE_STAFF,
+    "randomization.randomize": SITE_STAFF,
+    "randomization.view": SITE_STAFF | {R.LAB, R.DATA_MANAGER, R.MONITOR},
+    "lab.dashboard": frozenset({R.LAB}),
+    "audit.view": frozenset({R.INVESTIGATOR, R.DATA_MANAGER, R.MONITOR, R.ADMINISTRATOR}),
+    "randlist.manage": frozenset({R.STATISTICIAN, R.ADMINISTRATOR}),
+}
+
+
+def roles_of(user: Any, site: Site | None = None) -> set[Role]:
+    """Roles the user holds at ``site`` (trial-wide roles count everywhere)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return set()
+    memberships = Membership.objects.filter(user=user, active=True)
+    if site is not None:
+        memberships = memberships.filter(Q(site=site) | Q(site=None))
+    return {Role(m.role) for m in memberships}
+
+
+def has_permission(user: Any, action: str, site: Site | None = None) -> bool:
+    allowed = PERMISSIONS[action]
+    return bool(roles_of(user, site) & allowed)
+
+
+def sites_for(user: Any, action: str) -> QuerySet[Site]:
+    """Sites where ``user`` may perform ``action`` (all sites for trial-wide roles)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Site.objects.none()
+    memberships = Membership.objects.filter(user=user, active=True,
+                                            role__in=PERMISSIONS[action])
+    if memberships.filter(site=None).exists():
+        return Site.objects.filter(active=True)
+    return Site.objects.filter(active=True, pk__in=memberships.values("site"))
+
+
+def check_site(user: Any, action: str, site: Site) -> None:
+    """Refuse (403) when the user may not perform ``action`` at ``site``."""
+    if not has_permission(user, action, site):
+        raise PermissionDenied(f"Your role does not allow '{action}' at {site.name}.")
+
+
+def requires(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare the permission a view needs; the middleware enforces it."""
+    if action not in PERMISSIONS:
+        raise KeyError(f"unknown permission '{action}'")
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        view.trialdesk_permission = action  # type: ignore[attr-defined]
+        return view
+
+    return decorate
+
+
+def public(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Declare a view open to anyone (login page, health check)."""
+    view.trialdesk_public = True  # type: ignore[attr-defined]
+    return view
+
+
+class DenyByDefaultMiddleware:
+    """Refuse every view that has not declared who may use it."""
+
+    def __init__(self, get_response: Callable[..., Any]):
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+    def process_view(self, request: Any, view_func: Any, view_args: Any, view_kwargs: Any):
+        target = getattr(view_func, "view_class", view_func)
+        module = getattr(view_func, "__module__", "") or ""
+        if getattr(view_func, "trialdesk_public", False) or getattr(target, "trialdesk_public",
+                                                                     False):
+            return None
+        if module.startswith(("django.contrib.admin", "django.views.static",
+                              "django.contrib.staticfiles", "ninja")):
+            return None  # the admin checks staff status itself; the API checks tokens
+        action = getattr(view_func, "trialdesk_permission", None) or getattr(
+            target, "trialdesk_permission", None)
+        if action is None:
+            raise PermissionDenied("This page declares no permission and is refused.")
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not has_permission(request.user, action):
+            raise PermissionDenied(f"Your role does not allow '{action}'.")
+        return None

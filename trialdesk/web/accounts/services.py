@@ -1,0 +1,80 @@
+"""Account use cases: lockout bookkeeping, access log, creating users with roles."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.db import transaction
+from django.utils import timezone
+
+from trialdesk.errors import InputRejected
+from trialdesk.web.accounts.models import AccessEvent, LoginThrottle, Membership, Role
+from trialdesk.web.sites.models import Site
+
+
+def lockout_until(username: str) -> dt.datetime | None:
+    """When the account is locked, the UTC time it unlocks; else None."""
+    throttle = LoginThrottle.objects.filter(username=username.lower()).first()
+    if throttle and throttle.locked_until and throttle.locked_until > timezone.now():
+        return throttle.locked_until
+    return None
+
+
+@transaction.atomic
+def record_failure(username: str, ip: str | None) -> dt.datetime | None:
+    """Count a failed login; lock the account at the threshold. Returns the lock end."""
+    throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(
+        username=username.lower())
+    throttle.failures += 1
+    AccessEvent.objects.create(username=username, kind=AccessEvent.Kind.LOGIN_FAILED, ip=ip)
+    if throttle.failures >= settings.TRIALDESK_LOCKOUT_FAILURES:
+        throttle.locked_until = timezone.now() + dt.timedelta(
+            minutes=settings.TRIALDESK_LOCKOUT_MINUTES)
+        throttle.failures = 0
+        AccessEvent.objects.create(username=username, kind=AccessEvent.Kind.LOCKED, ip=ip)
+    throttle.save()
+    return throttle.locked_until
+
+
+def record_login(username: str, ip: str | None) -> None:
+    LoginThrottle.objects.filter(username=username.lower()).update(failures=0,
+                                                                  locked_until=None)
+    AccessEvent.objects.create(username=username, kind=AccessEvent.Kind.LOGIN, ip=ip)
+
+
+def record_logout(username: str, ip: str | None) -> None:
+    AccessEvent.objects.create(username=username, kind=AccessEvent.Kind.LOGOUT, ip=ip)
+
+
+@transaction.atomic
+def create_user(username: str, password: str, *, role: str, site_code: str | None,
+                email: str = "") -> object:
+    """Create an account with one role (at a site, or trial-wide when site is None)."""
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise InputRejected(f"Unknown role '{role}'; roles: "
+                            f"{', '.join(r.value for r in Role)}.", field="role") from None
+    site = None
+    if site_code is not None:
+        site = Site.objects.filter(code=site_code).first()
+        if site is None:
+            raise InputRejected(f"Unknown site '{site_code}'.", field="site")
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        raise InputRejected(f"User '{username}' already exists.", field="username")
+    user = user_model(username=username, email=email)
+    try:
+        validate_password(password, user)
+    except Exception as exc:  # django ValidationError: list of messages
+        raise InputRejected("Password refused: " + " ".join(getattr(exc, "messages", [])),
+                            field="password") from None
+    user.set_password(password)
+    user.is_staff = role_value is Role.ADMINISTRATOR
+    user.is_superuser = role_value is Role.ADMINISTRATOR
+    user.save()
+    Membership.objects.create(user=user, role=role_value, site=site)
+    return user
