@@ -10,7 +10,6 @@ from django.test import Client
 
 from trialdesk.protocol import load_protocol
 
-
 pytestmark = pytest.mark.django_db
 
 
