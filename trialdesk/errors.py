@@ -123,3 +123,45 @@ class RequestIdReused(NotRandomizable):
     """A client request id already used for a different patient."""
 
     code = "REQUEST_ID_REUSED"
+
+
+# --- allocation (the allocation machinery cannot give an arm) ---------------------------
+
+
+class AllocationError(TrialError):
+    """The allocation machinery cannot give an arm: a design, list or state problem."""
+
+    code = "ALLOCATION_ERROR"
+
+
+class ListExhausted(AllocationError):
+    """Every entry of a stratum's allocation list is used: nothing may be improvised."""
+
+    code = "LIST_EXHAUSTED"
+
+
+class CommitmentMismatch(AllocationError):
+    """An allocation list's sha256 differs from the commitment published before enrolment."""
+
+    code = "COMMITMENT_MISMATCH"
+
+
+class UnknownStratum(InputRejected):
+    """A stratification factor's level is missing or is not one of the protocol's levels."""
+
+    code = "UNKNOWN_STRATUM"
+
+
+# --- statistical analysis ---------------------------------------------------------------
+
+
+class AnalysisError(TrialError):
+    """The analysis cannot be carried out on the data given (an arm without subjects, …)."""
+
+    code = "ANALYSIS_ERROR"
+
+
+class DatasetError(InputRejected):
+    """A subjects dataset (CSV or records) is malformed; the message names the row and column."""
+
+    code = "DATASET_INVALID"

@@ -13,7 +13,10 @@ Exit codes (also in docs/cli.md):
 Errors print as ``CODE: message`` on standard error (``--json``: one JSON object).
 """
 
-from trialdesk.cli import clinical  # noqa: F401  (registers the commands)
+from trialdesk.cli import (
+    analysis,  # noqa: F401
+    clinical,  # noqa: F401  (registers the commands)
+)
 from trialdesk.cli.base import (
     EXIT_ERROR,
     EXIT_INPUT,

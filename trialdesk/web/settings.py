@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "trialdesk.web.accounts",
     "trialdesk.web.screening",
     "trialdesk.web.randomization",
+    "trialdesk.web.audit",
 ]
 
 MIDDLEWARE = [
@@ -128,6 +129,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+
+EMAIL_BACKEND = env_str("TRIALDESK_EMAIL_BACKEND",
+                        "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("TRIALDESK_FROM_EMAIL", "trialdesk@localhost")
 
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "core:home"

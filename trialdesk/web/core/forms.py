@@ -23,10 +23,10 @@ _BOOL_CHOICES = [(_UNKNOWN, "unknown"), ("true", "yes"), ("false", "no")]
 class ScreeningForm(forms.Form):
     """One input per protocol screening field; empty means unknown."""
 
-    def __init__(self, protocol: Protocol, *args: Any, **kwargs: Any):
+    def __init__(self, protocol: Protocol, *args: Any, zone: str | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.protocol = protocol
-        self.zone = protocol.sites[0].timezone
+        self.zone = zone or protocol.sites[0].timezone
         for spec in protocol.screening_fields:
             help_text = spec.help or ""
             if spec.type is FieldType.DATE:
@@ -54,6 +54,35 @@ class ScreeningForm(forms.Form):
                 self.fields[f"{spec.id}__unit"] = forms.ChoiceField(
                     label=f"{spec.label}: unit", choices=[(u, u) for u in units],
                     initial=spec.default_unit or units[0])
+
+    @staticmethod
+    def initial_from_record(protocol: Protocol, record: dict[str, Any],
+                            zone_name: str) -> dict[str, Any]:
+        """Form initial values for a stored record (times shown in the site's zone)."""
+        from trialdesk.clinical.timeutil import parse_aware
+        from trialdesk.errors import TrialError
+
+        zone = ZoneInfo(zone_name)
+        initial: dict[str, Any] = {}
+        for spec in protocol.screening_fields:
+            value = record.get(spec.id)
+            if value is None:
+                continue
+            if spec.type is FieldType.DATETIME:
+                try:
+                    initial[spec.id] = parse_aware(value, field=spec.id).astimezone(zone) \
+                        .replace(tzinfo=None).strftime("%Y-%m-%dT%H:%M")
+                except TrialError:
+                    continue
+            elif spec.type is FieldType.BOOLEAN:
+                initial[spec.id] = "true" if value is True else "false" if value is False else ""
+            elif spec.type is FieldType.MEASUREMENT and isinstance(value, dict):
+                initial[spec.id] = value.get("value")
+                if value.get("unit"):
+                    initial[f"{spec.id}__unit"] = value["unit"]
+            else:
+                initial[spec.id] = value
+        return initial
 
     def to_record(self) -> dict[str, Any]:
         """The cleaned data in the ``screen`` JSON format (absent = unknown)."""

@@ -40,3 +40,29 @@ class Screening(models.Model):
 
     def __str__(self) -> str:
         return self.screening_number
+
+
+class ConsentType(models.TextChoices):
+    PATIENT = "patient", "Patient"
+    LEGAL_REPRESENTATIVE = "legal_representative", "Legal representative"
+    DEFERRED = "deferred", "Deferred (emergency) consent, to be confirmed by the patient"
+
+
+class Consent(models.Model):
+    """Informed consent for one screening; deferred consent is confirmed later."""
+
+    screening = models.ForeignKey(Screening, on_delete=models.PROTECT, related_name="consents")
+    consent_type = models.CharField(max_length=30, choices=ConsentType.choices)
+    document_version = models.CharField(max_length=40)
+    obtained_at = models.DateTimeField(help_text="UTC")
+    obtained_by = models.CharField(max_length=120, help_text="person who obtained consent")
+    signed_by = models.CharField(max_length=120, blank=True,
+                                 help_text="patient or representative's name")
+    confirmed_by_patient_at = models.DateTimeField(null=True, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                    related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["obtained_at"]

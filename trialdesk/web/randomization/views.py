@@ -1,0 +1,47 @@
+"""The printable randomization confirmation and the cell-therapy lab's dashboard."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from trialdesk.clinical.timeutil import format_local, utcnow
+from trialdesk.web.accounts.permissions import check_site, requires, sites_for
+from trialdesk.web.core.protocol_access import current_protocol
+from trialdesk.web.randomization.models import Allocation
+
+
+@requires("randomization.view")
+@require_GET
+def confirmation(request: HttpRequest, subject_id: str) -> HttpResponse:
+    allocation = get_object_or_404(Allocation.objects.select_related("site", "screening"),
+                                   subject_id=subject_id)
+    check_site(request.user, "randomization.view", allocation.site)
+    protocol = current_protocol()
+    return render(request, "randomization/confirmation.html", {
+        "a": allocation, "arm": protocol.arm(allocation.arm),
+        "local_time": format_local(allocation.randomized_at, allocation.site.timezone),
+    })
+
+
+@requires("lab.dashboard")
+@require_GET
+def lab_dashboard(request: HttpRequest) -> HttpResponse:
+    """MSC-arm allocations at the lab's sites, with the infusion deadline (onset + 10 h)."""
+    protocol = current_protocol()
+    spec = protocol.intervention
+    allocations = (Allocation.objects.select_related("site", "screening")
+                   .filter(site__in=sites_for(request.user, "lab.dashboard"), arm=spec.arm)
+                   .order_by("-randomized_at"))
+    now = utcnow()
+    rows = []
+    for a in allocations:
+        onset = a.screening.onset_utc
+        deadline = onset + dt.timedelta(hours=spec.deadline_hours_after_onset) if onset else None
+        rows.append({"a": a, "deadline_local": format_local(deadline, a.site.timezone)
+                     if deadline else "onset unknown",
+                     "left_h": (deadline - now).total_seconds() / 3600 if deadline else None})
+    return render(request, "randomization/lab_dashboard.html", {"rows": rows, "spec": spec})
