@@ -20,6 +20,7 @@ run: $(BIN)/.installed
 	mkdir -p var
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
 	$(RUN_ENV) $(BIN)/python manage.py check
+	$(RUN_ENV) $(BIN)/trialdesk web demo-setup
 	@echo "TrialDesk (protocol protocols/rumcess.yaml) on http://$(HOST):$(PORT)/"
 	$(RUN_ENV) $(BIN)/python manage.py runserver --insecure $(HOST):$(PORT)
 
@@ -39,6 +40,9 @@ lint: $(BIN)/.installed
 format: $(BIN)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/randomize_bench.py
 
 docs: $(BIN)/.installed
 	$(BIN)/python scripts/gen_cli_docs.py
