@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "trialdesk.web.screening",
     "trialdesk.web.randomization",
     "trialdesk.web.audit",
+    "trialdesk.web.api",
 ]
 
 MIDDLEWARE = [

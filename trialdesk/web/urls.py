@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from trialdesk.web.api.api import api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("trialdesk.web.accounts.urls")),
     path("screening/", include("trialdesk.web.screening.urls")),
     path("allocation/", include("trialdesk.web.randomization.urls")),
+    path("api/", api.urls),
     path("", include("trialdesk.web.core.urls")),
 ]
