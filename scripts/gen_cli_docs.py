@@ -52,6 +52,11 @@ examples are in [../examples/](../examples/README.md).
 | `trialdesk screen PATIENT.json` | each criterion met / not met / unknown, and the decision |
 | `trialdesk sofa OBS.json` | SOFA score (Vincent 1996) from the day's worst raw values |
 | `trialdesk dose --weight-kg W` | MSC dose: target cells, protocol range, infusion volume |
+| `trialdesk randlist generate|verify|simulate|import` | sealed lists and commitments |
+| `trialdesk analyze --subjects FILE` | primary analysis: 2×2 tests, Kaplan–Meier, log-rank, Cox |
+| `trialdesk design boundaries` | group-sequential boundaries (OBF, Pocock, Lan–DeMets) |
+| `trialdesk web createuser|demo-setup` | accounts with a role; the demo of `make run` |
+| `trialdesk audit verify` | recompute the audit hash chain; exit 1 if rows were altered |
 
 Every command takes `--json` for machine-readable output; `-` as a file name reads
 standard input. Times are ISO 8601 with a UTC offset (`2026-03-01T06:00:00+03:00`);

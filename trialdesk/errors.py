@@ -165,3 +165,9 @@ class DatasetError(InputRejected):
     """A subjects dataset (CSV or records) is malformed; the message names the row and column."""
 
     code = "DATASET_INVALID"
+
+
+class DesignError(TrialError):
+    """A group-sequential design cannot be built: bad looks, fractions, alpha or type."""
+
+    code = "DESIGN_INVALID"

@@ -16,6 +16,9 @@ Errors print as ``CODE: message`` on standard error (``--json``: one JSON object
 from trialdesk.cli import (
     analysis,  # noqa: F401
     clinical,  # noqa: F401  (registers the commands)
+    design,  # noqa: F401  (design boundaries)
+    randlist,  # noqa: F401
+    web,  # noqa: F401  (database commands)
 )
 from trialdesk.cli.base import (
     EXIT_ERROR,

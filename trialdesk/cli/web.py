@@ -67,3 +67,48 @@ def audit_verify() -> None:
     print(report)
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _register_randlist_import() -> None:
+    from trialdesk.cli.randlist import randlist_app
+
+    @randlist_app.command("import")
+    @handles_errors
+    def randlist_import(
+        list_file: Annotated[str, typer.Argument(help="The sealed list (CSV).")],
+        commitment: Annotated[str, typer.Option(
+            "--commitment", help="SHA-256 commitment published before the trial.")],
+        username: Annotated[str, typer.Option(
+            "--username", help="Account recorded as importing the list.")],
+        site: Annotated[str | None, typer.Option(
+            "--site", help="Site code, for that site's emergency list.")] = None,
+    ) -> None:
+        """Load a sealed list into the trial database after checking its commitment."""
+        setup_django()
+        from pathlib import Path
+
+        from django.contrib.auth import get_user_model
+
+        from trialdesk.errors import InputRejected
+        from trialdesk.web.core.protocol_access import current_protocol
+        from trialdesk.web.randomization.services import import_list
+        from trialdesk.web.sites.models import Site
+
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise InputRejected(f"No account '{username}'.", field="username")
+        site_obj = None
+        if site is not None:
+            site_obj = Site.objects.filter(code=site).first()
+            if site_obj is None:
+                raise InputRejected(f"Unknown site '{site}'.", field="site")
+        try:
+            text = Path(list_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputRejected(f"{list_file}: cannot read the file ({exc.strerror}).") from None
+        rlist = import_list(current_protocol(), text, commitment, user=user, site=site_obj)
+        out.print(f"loaded the '{rlist.label}' list ({rlist.slots.count()} slots), "
+                  f"commitment {rlist.commitment_sha256}")
+
+
+_register_randlist_import()

@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "trialdesk.web.accounts.idle.IdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "trialdesk.web.accounts.permissions.DenyByDefaultMiddleware",
@@ -147,7 +148,10 @@ CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env_int("TRIALDESK_SESSION_HOURS", 8, minimum=1) * 3600
-SESSION_SAVE_EVERY_REQUEST = True  # idle expiry: the clock restarts with each request
+# idle expiry by trialdesk.web.accounts.idle (a write at most once per refresh period)
+SESSION_SAVE_EVERY_REQUEST = False
+TRIALDESK_SESSION_REFRESH_SECONDS = env_int("TRIALDESK_SESSION_REFRESH_SECONDS", 300,
+                                            minimum=1)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

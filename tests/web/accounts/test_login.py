@@ -65,3 +65,15 @@ def test_create_user_gives_the_role_at_the_site(nrch):
     user = create_user("bob", PASSWORD, role="lab", site_code="nrch")
     assert Membership.objects.get(user=user).role == "lab"
     assert not user.is_staff
+
+
+def test_an_idle_session_ends_after_the_session_age(alice, nrch, settings):
+    import time
+
+    Membership.objects.create(user=alice, role="coordinator", site=nrch)
+    client = _login(PASSWORD)
+    assert client.get("/").status_code == 200
+    session = client.session
+    session["trialdesk_last_seen"] = int(time.time()) - settings.SESSION_COOKIE_AGE - 1
+    session.save()
+    assert client.get("/").status_code == 302  # signed out, back to the login page

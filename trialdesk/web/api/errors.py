@@ -39,7 +39,7 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (PermissionDenied, 403, "PERMISSION_DENIED"),
     (Http404, 404, "NOT_FOUND"),
     (AuthenticationError, 401, "NOT_AUTHENTICATED"),
-    (HttpError, 400, "HTTP_ERROR"),  # ninja's own (e.g. 429 when throttled): its status
+    (HttpError, 400, "HTTP_ERROR"),  # ninja's own, with its own status (400: body not JSON)
 )
 
 _SOURCES = {"body", "query", "path", "header", "cookie", "form", "file", "payload"}
@@ -69,11 +69,14 @@ def error_body(exc: Exception) -> tuple[int, dict[str, Any]]:
     elif isinstance(exc, ValidationError):
         field, message = _validation_error(exc)
         error = {"code": code, "field": field, "message": message}
+    elif isinstance(exc, AuthenticationError):
+        error = {"code": code, "field": None, "message": "A valid API token is required: "
+                 "send 'Authorization: Bearer <token>'."}
     elif isinstance(exc, HttpError):
         status = exc.status_code
-        message = ("A valid API token is required: send 'Authorization: Bearer <token>'."
-                   if isinstance(exc, AuthenticationError) else str(exc))
-        error = {"code": code, "field": None, "message": message}
+        if status == 400:  # ninja could not parse the body
+            code = InputRejected.code
+        error = {"code": code, "field": None, "message": f"{exc}."}
     else:
         message = str(exc) or {403: "Permission denied.", 404: "Not found."}[status]
         error = {"code": code, "field": None, "message": message}

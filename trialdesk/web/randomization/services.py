@@ -321,15 +321,24 @@ def reconcile_emergency(screening_id: int, *, user: Any, protocol: Protocol,
     with transaction.atomic():
         number = _locked_subject_number(screening.site)
         rlist = _active_list(emergency_label(screening.site.code))
-        slot, counter = _take_list_slot(rlist, stratum, envelope_sequence)
-        if Allocation.objects.filter(rlist=rlist, stratum=stratum,
-                                     sequence=envelope_sequence).exists():
+        try:
+            slot, counter = _take_list_slot(rlist, stratum, envelope_sequence)
+        except ListExhausted:
+            size = AllocationSlot.objects.filter(rlist=rlist, stratum=stratum).count()
+            raise AllocationError(
+                f"There is no emergency envelope {envelope_sequence} for {stratum}: the "
+                f"{rlist.label} envelopes of this stratum are numbered 1–{size}. Check the "
+                "envelope number.", field="envelope_sequence") from None
+        used = set(Allocation.objects.filter(rlist=rlist, stratum=stratum)
+                   .values_list("sequence", flat=True))
+        if envelope_sequence in used:
             raise AllocationError(
                 f"Emergency envelope {envelope_sequence} ({stratum}) was already used for "
                 "another patient; check the envelope number.", field="envelope_sequence")
-        if envelope_sequence != counter.next_sequence:
+        lowest_unused = min(set(range(1, counter.next_sequence + 1)) - used)
+        if envelope_sequence != lowest_unused:
             problems.append(f"envelope {envelope_sequence} opened, but the next unused "
-                            f"envelope was {counter.next_sequence}")
+                            f"envelope was {lowest_unused}")
         if arm_given != slot.arm:
             problems.append(f"the envelope assigns '{slot.arm}' but '{arm_given}' was given")
         counter.next_sequence = max(counter.next_sequence, envelope_sequence + 1)

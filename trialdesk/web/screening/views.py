@@ -3,6 +3,7 @@ page (live eligibility, consent, randomize), corrections with reasons, the audit
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from trialdesk.clinical.onset import EnrolmentWindow
@@ -56,18 +58,42 @@ def _screening_for(request: HttpRequest, pk: int, action: str) -> Screening:
     return screening
 
 
+def _dashboard_row(screening: Screening, c: dict[str, Any] | None) -> dict[str, Any]:
+    """Display strings computed once in Python: the dashboard may list 1,000 screenings."""
+    row = {"number": screening.screening_number, "site": screening.site.code,
+           "href": reverse("screening:detail", args=[screening.pk]),
+           "urgency": c["urgency"] if c else "none", "left_h": c["left_h"] if c else None}
+    if c:
+        row.update(onset=c["onset_local"], deadline=c["deadline_local"],
+                   elapsed=f"{c['elapsed_h']:.1f} h",
+                   left=f"{c['left_h']:.1f} h" if c["status"].is_open else "closed")
+    return row
+
+
+DASHBOARD_PAGE = 50
+
+
 @requires("screening.view")
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    sites = sites_for(request.user, "screening.view")
-    open_screenings = list(Screening.objects.select_related("site")
-                           .filter(site__in=sites, status=ScreeningStatus.OPEN))
+    """Open screenings, most urgent first: deadline order is onset order, so the database
+    sorts and pages them; clocks are computed for the rows shown only."""
+    protocol = current_protocol()
     now = utcnow()
-    rows = [{"s": s, "clock": clock(s, now)} for s in open_screenings]
-    rows.sort(key=lambda r: (r["clock"] is None,
-                             r["clock"]["left_h"] if r["clock"] else 0.0))
+    cutoff = now - dt.timedelta(hours=protocol.enrolment_deadline_hours)
+    open_here = Screening.objects.select_related("site").filter(
+        site__in=sites_for(request.user, "screening.view"), status=ScreeningStatus.OPEN)
+    in_window = open_here.filter(onset_utc__gte=cutoff).order_by("onset_utc")
+    closed = open_here.filter(onset_utc__lt=cutoff).order_by("-onset_utc")
+    no_onset = open_here.filter(onset_utc=None).order_by("created_at")
+    sections = []
+    for title, queryset in (("In the enrolment window", in_window),
+                            ("Window closed — record the outcome", closed),
+                            ("Onset not recorded", no_onset)):
+        shown = [_dashboard_row(s, clock(s, now)) for s in queryset[:DASHBOARD_PAGE]]
+        sections.append({"title": title, "rows": shown, "total": queryset.count()})
     template = "screening/_dashboard_rows.html" if request.htmx else "screening/dashboard.html"
-    return render(request, template, {"rows": rows,
+    return render(request, template, {"sections": sections, "page": DASHBOARD_PAGE,
                                       "can_edit": has_permission(request.user,
                                                                  "screening.edit")})
 
