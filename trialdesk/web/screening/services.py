@@ -147,3 +147,38 @@ def close_screening(screening: Screening, user: Any, *, reason_code: str,
     screening._change_reason = f"not enrolled — {NOT_ENROLLED_REASONS[reason_code]}"
     screening.save()
     return screening
+
+
+def confirm_deferred_consent(consent: Consent, user: Any, *, confirmed_at: dt.datetime) -> Consent:
+    """Record that the recovered patient confirmed a deferred (emergency) consent."""
+    if consent.consent_type != ConsentType.DEFERRED:
+        raise InputRejected("Only a deferred (emergency) consent is confirmed by the patient "
+                            "later.", field="consent_type")
+    if consent.confirmed_by_patient_at is not None:
+        raise InputRejected("This deferred consent is already confirmed.")
+    confirmed_at = parse_aware(confirmed_at, field="confirmed_at")
+    if confirmed_at > utcnow() + dt.timedelta(minutes=5):
+        raise FutureTime("The confirmation time is in the future; check the date and time.",
+                         field="confirmed_at")
+    if confirmed_at < consent.obtained_at:
+        raise TimeOrderError("The patient's confirmation cannot precede the deferred consent.",
+                             field="confirmed_at")
+    consent.confirmed_by_patient_at = confirmed_at
+    consent._history_user = user
+    consent._change_reason = "deferred consent confirmed by the patient"
+    consent.save()
+    return consent
+
+
+def mark_entered_in_error(screening: Screening, user: Any, *, reason: str) -> Screening:
+    """Retire a screening logged by mistake; it stays in the database and the audit trail."""
+    if not reason.strip():
+        raise InputRejected("Say why the screening was entered in error.", field="reason")
+    if screening.status == ScreeningStatus.RANDOMIZED:
+        raise InputRejected(f"{screening.screening_number} is randomized: a randomized patient "
+                            "is never removed (intention to treat); record a withdrawal.")
+    screening.status = ScreeningStatus.ENTERED_IN_ERROR
+    screening._history_user = user
+    screening._change_reason = f"entered in error: {reason.strip()}"
+    screening.save()
+    return screening
