@@ -75,3 +75,33 @@ def make_screening(site, user, record: dict[str, Any]):
     return Screening.objects.create(
         site=site, screening_number=f"S-{site.code}-{next(_numbers):05d}", record=record,
         onset_utc=parse_aware(onset, field="onset") if onset else None, created_by=user)
+
+
+def randomize_simultaneously(screenings, *, user, protocol) -> None:
+    """Start one thread per screening, release them together at a barrier, and call the
+    production ``randomize`` in each; fail with every exception any thread raised."""
+    import threading
+    import uuid
+
+    from django.db import connections
+
+    from trialdesk.web.randomization.services import randomize
+
+    barrier = threading.Barrier(len(screenings))
+    errors: list[BaseException] = []
+
+    def worker(screening_id: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            randomize(screening_id, user=user, request_id=uuid.uuid4().hex, protocol=protocol)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(s.pk,)) for s in screenings]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, connections
 
-from tests.web.conftest import eligible_record, make_screening
+from tests.web.conftest import eligible_record, make_screening, randomize_simultaneously
 from trialdesk.clinical.timeutil import utcnow
 from trialdesk.randomization import generate_list
 from trialdesk.web.randomization.models import Allocation, StratumCounter
@@ -43,24 +42,7 @@ def test_32_simultaneous_requests_get_32_distinct_consecutive_slots(rumcess, ali
         make_screening(site, alice, eligible_record(onset, neutropenia_cause=CAUSES[i % 4]))
         for i in range(CLIENTS)
     ]
-    barrier = threading.Barrier(CLIENTS)
-    errors: list[BaseException] = []
-
-    def worker(screening_id: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            randomize(screening_id, user=alice, request_id=uuid.uuid4().hex, protocol=rumcess)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(s.pk,)) for s in screenings]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    randomize_simultaneously(screenings, user=alice, protocol=rumcess)
     allocations = list(Allocation.objects.all())
     assert len(allocations) == CLIENTS
     numbers = sorted(int(a.subject_id.rsplit("-", 1)[1]) for a in allocations)

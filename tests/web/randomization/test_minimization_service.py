@@ -8,15 +8,13 @@ must not lose an update.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
-from django.db import connections
 
-from tests.web.conftest import make_screening
+from tests.web.conftest import make_screening, randomize_simultaneously
 from trialdesk.clinical.timeutil import utcnow
 from trialdesk.randomization import MarginalCounts, generate_emergency_lists, minimize
 from trialdesk.web.randomization.models import Allocation, MinimizationState
@@ -149,25 +147,7 @@ def test_16_simultaneous_minimizations_lose_no_update(threearm, alice):
         make_screening(sites[i % 2], alice, trident_record(onset, sex=SEXES[i]))
         for i in range(CLIENTS)
     ]
-    barrier = threading.Barrier(CLIENTS)
-    errors: list[BaseException] = []
-
-    def worker(screening_id: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            randomize(screening_id, user=alice, request_id=uuid.uuid4().hex,
-                      protocol=threearm)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(s.pk,)) for s in screenings]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    randomize_simultaneously(screenings, user=alice, protocol=threearm)
     allocations = list(Allocation.objects.all())
     assert len(allocations) == CLIENTS
     state = MinimizationState.objects.get(protocol_id=threearm.protocol_id)
