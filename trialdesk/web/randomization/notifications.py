@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.core.mail import send_mail
 
+from trialdesk.clinical.onset import EnrolmentWindow
 from trialdesk.clinical.timeutil import format_local
 from trialdesk.protocol import Protocol
 from trialdesk.web.accounts.models import Membership, Role
@@ -24,8 +23,9 @@ def notify_lab(protocol: Protocol, allocation) -> int:
     if not recipients:
         return 0
     onset = allocation.screening.onset_utc
-    deadline = (format_local(onset + dt.timedelta(hours=spec.deadline_hours_after_onset),
-                             allocation.site.timezone) if onset else "unknown (no onset time)")
+    deadline = (format_local(EnrolmentWindow(onset, spec.deadline_hours_after_onset)
+                             .deadline_utc, allocation.site.timezone)
+                if onset else "unknown (no onset time)")
     send_mail(
         subject=f"[{protocol.identifiers.acronym}] MSC dose needed for {allocation.subject_id}",
         message=(f"{allocation.subject_id} ({allocation.site.name}) was randomized to "

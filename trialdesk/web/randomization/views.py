@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from trialdesk.clinical.onset import EnrolmentWindow
 from trialdesk.clinical.timeutil import format_local, utcnow
 from trialdesk.web.accounts.permissions import check_site, requires, sites_for
 from trialdesk.web.core.protocol_access import current_protocol
@@ -40,7 +39,8 @@ def lab_dashboard(request: HttpRequest) -> HttpResponse:
     rows = []
     for a in allocations:
         onset = a.screening.onset_utc
-        deadline = onset + dt.timedelta(hours=spec.deadline_hours_after_onset) if onset else None
+        deadline = (EnrolmentWindow(onset, spec.deadline_hours_after_onset).deadline_utc
+                    if onset else None)
         rows.append({"a": a, "deadline_local": format_local(deadline, a.site.timezone)
                      if deadline else "onset unknown",
                      "left_h": (deadline - now).total_seconds() / 3600 if deadline else None})
