@@ -219,9 +219,8 @@ def test_screen_text_reports_input_problems_on_stderr():
 
 
 def test_screen_without_at_is_evaluated_now():
-    deadline = dt.datetime.fromisoformat("2026-03-01T11:30:00+03:00")
-    if dt.datetime.now(dt.UTC) <= deadline:
-        pytest.skip("the example's enrolment window is still open")
+    """The example's onset is 2026-03-01 01:30 MSK, so 'now' is long past its deadline."""
+    assert dt.datetime.now(dt.UTC) > dt.datetime.fromisoformat("2026-03-01T11:30:00+03:00")
     out = cli("screen", EXAMPLES / "patient_eligible.json", "--json").json()
     assert out["decision"] == "ineligible"
     assert out["failing"] == ["I2"]
