@@ -21,6 +21,7 @@ run: $(BIN)/.installed
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
 	$(RUN_ENV) $(BIN)/python manage.py check
 	$(RUN_ENV) $(BIN)/trialdesk web demo-setup
+	$(RUN_ENV) $(BIN)/trialdesk demo seed
 	@echo "TrialDesk (protocol protocols/rumcess.yaml) on http://$(HOST):$(PORT)/"
 	$(RUN_ENV) $(BIN)/python manage.py runserver --insecure $(HOST):$(PORT)
 
@@ -43,6 +44,11 @@ format: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/randomize_bench.py
+	$(BIN)/python bench/crf_bench.py
+	$(BIN)/python bench/dashboard_bench.py
+	$(BIN)/python bench/simulation_bench.py
+	$(BIN)/python bench/report_bench.py --subjects 1000
+	$(BIN)/python bench/prescreen_bench.py
 
 docs: $(BIN)/.installed
 	$(BIN)/python scripts/gen_cli_docs.py

@@ -54,8 +54,14 @@ examples are in [../examples/](../examples/README.md).
 | `trialdesk dose --weight-kg W` | MSC dose: target cells, protocol range, infusion volume |
 | `trialdesk randlist generate|verify|simulate|import` | sealed lists and commitments |
 | `trialdesk analyze --subjects FILE` | primary analysis: 2×2 tests, Kaplan–Meier, log-rank, Cox |
+| `trialdesk report --out DIR` | closed/open trial report, HTML + PDF, from CSV or the database |
+| `trialdesk prescreen PATH…` | retrospective feasibility over MIMIC-IV extracts (DuckDB) |
 | `trialdesk design boundaries` | group-sequential boundaries (OBF, Pocock, Lan–DeMets) |
+| `trialdesk design sample-size` | per-arm n, binary outcome (normal, Fleiss, arcsine, exact) |
+| `trialdesk design simulate` | operating characteristics of the whole design, with exact values |
+| `trialdesk design events` | events, patients for a hazard ratio (Schoenfeld, Freedman) |
 | `trialdesk web createuser|demo-setup` | accounts with a role; the demo of `make run` |
+| `trialdesk demo seed` | a simulated trial ending today, entered through the web services |
 | `trialdesk audit verify` | recompute the audit hash chain; exit 1 if rows were altered |
 
 Every command takes `--json` for machine-readable output; `-` as a file name reads

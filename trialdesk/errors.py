@@ -90,6 +90,26 @@ class TimeOrderError(InputRejected):
     code = "TIME_ORDER"
 
 
+class EditCheckFailed(InputRejected):
+    """A case report form has hard errors; ``problems`` lists every finding at once."""
+
+    code = "EDIT_CHECK_FAILED"
+
+    def __init__(self, message: str, *, problems: list[dict[str, Any]] | None = None,
+                 field: str | None = None):
+        super().__init__(message, field=field)
+        self.problems = list(problems or [])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "problems": self.problems}
+
+
+class ConfirmationRequired(EditCheckFailed):
+    """A form has unusual values (soft warnings) that must be confirmed before saving."""
+
+    code = "CONFIRMATION_REQUIRED"
+
+
 # --- randomization refusals (the patient cannot be allocated now) ------------------------
 
 
@@ -167,7 +187,34 @@ class DatasetError(InputRejected):
     code = "DATASET_INVALID"
 
 
+class IngestError(InputRejected):
+    """An ICU data source cannot be read at all (missing folder, table or column)."""
+
+    code = "INGEST_INVALID"
+
+
 class DesignError(TrialError):
     """A group-sequential design cannot be built: bad looks, fractions, alpha or type."""
 
     code = "DESIGN_INVALID"
+
+
+# --- data management (locks, queries, signatures) -------------------------------------
+
+
+class RecordLocked(TrialError):
+    """The patient's data or the whole trial is locked: unlock (with a reason) to change it."""
+
+    code = "RECORD_LOCKED"
+
+
+class QueryTransitionRefused(TrialError):
+    """A data query cannot move to the requested state (e.g. answering a closed query)."""
+
+    code = "QUERY_TRANSITION_REFUSED"
+
+
+class SignatureRefused(TrialError):
+    """An electronic signature was refused: wrong password, or the signer may not sign."""
+
+    code = "SIGNATURE_REFUSED"

@@ -16,8 +16,8 @@ made-up number (no continuity corrections are added silently).
   (Brent) on each side of the estimate.
 * Relative risk, log method (Katz): exp(log RR ± z·sqrt(1/x1 − 1/n1 + 1/x2 − 1/n2)).
 * Odds ratio, Woolf (logit) method: exp(log OR ± z·sqrt(1/a + 1/b + 1/c + 1/d)).
-* Barnard's unconditional exact test, with ties in the statistic handled (see
-  :func:`barnard_exact`).
+* Barnard's and Boschloo's unconditional exact tests, with ties in the statistic
+  handled (see :func:`barnard_exact`, :func:`boschloo_exact`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 from scipy.optimize import brentq, minimize_scalar
+from scipy.special import gammaln
 from scipy.stats import binom, norm
 
 Interval = tuple[float, float, float]
@@ -147,8 +148,8 @@ def barnard_exact(x1: int, n1: int, x2: int, n2: int,
     (relative :data:`TIE_TOLERANCE`) count as "as extreme": scipy compares the floats
     exactly and drops such ties, so its p-value depends on the order of the rows
     (RUMCESS 6/15 vs 12/15: 0.02976 or 0.03007; the correct value is 0.03007).
-    ``alternative`` "less" is H1: p1 < p2. The nuisance parameter is maximized over
-    a grid of 400 points refined by bounded Brent search around the best points.
+    ``alternative`` "less" is H1: p1 < p2. The nuisance parameter is maximized as in
+    :func:`_sup_over_nuisance`.
     """
     k1 = np.arange(n1 + 1)[:, None]
     k2 = np.arange(n2 + 1)[None, :]
@@ -166,19 +167,85 @@ def barnard_exact(x1: int, n1: int, x2: int, n2: int,
         extreme = stat >= observed - tol
     else:
         raise ValueError(f"alternative must be two-sided, less or greater, not {alternative!r}")
+    return observed, _sup_over_nuisance(extreme, n1, n2)
+
+
+def boschloo_exact(x1: int, n1: int, x2: int, n2: int,
+                   alternative: str = "two-sided") -> tuple[float, float]:
+    """Boschloo's unconditional exact test: ``(statistic, p)``.
+
+    The statistic of a table is Fisher's one-sided p-value (hypergeometric tail given
+    the total number of events); the p-value is the probability, maximized over the
+    common event probability π, of a table whose Fisher p-value is at most the
+    observed one (ties within relative :data:`TIE_TOLERANCE`). Two-sided: twice the
+    smaller one-sided p-value, capped at 1 — scipy's ``boschloo_exact`` convention,
+    which this function reproduces (tested) on the table whose columns are the groups.
+    ``alternative`` "less" is H1: p1 < p2. Vectorized over every table and the grid
+    of π, so a 500 vs 500 trial takes well under a second (scipy: about 10 s).
+    """
+    if alternative == "two-sided":
+        less, p_less = boschloo_exact(x1, n1, x2, n2, "less")
+        greater, p_greater = boschloo_exact(x1, n1, x2, n2, "greater")
+        stat, p = (greater, p_greater) if p_greater < p_less else (less, p_less)
+        return stat, min(1.0, 2 * p)
+    if alternative not in ("less", "greater"):
+        raise ValueError(f"alternative must be two-sided, less or greater, not {alternative!r}")
+    if alternative == "less":
+        fisher = _fisher_lower_tail(n1, n2)
+    else:
+        fisher = _fisher_lower_tail(n2, n1).T
+    observed = float(fisher[x1, x2])
+    extreme = fisher <= observed * (1 + TIE_TOLERANCE)
+    return observed, _sup_over_nuisance(extreme, n1, n2)
+
+
+def _fisher_lower_tail(n1: int, n2: int) -> np.ndarray:
+    """P(X1 ≤ k1 | k1 + k2 events) under the hypergeometric law, for every table (k1, k2).
+
+    The tables with the same number of events m = k1 + k2 lie on one anti-diagonal;
+    shearing the (n1 + 1) × (n2 + 1) grid to (k1, m) turns each tail into a cumulative
+    sum down a column — O(n1·N) instead of one hypergeometric CDF call per table.
+    """
+    total = n1 + n2
+    k1 = np.arange(n1 + 1)[:, None]
+    m = np.arange(total + 1)[None, :]
+    k2 = m - k1
+    valid = (k2 >= 0) & (k2 <= n2)
+    log_pmf = (_log_choose(n1, k1) + _log_choose(n2, np.clip(k2, 0, n2))
+               - _log_choose(total, m))
+    sheared = np.where(valid, np.exp(log_pmf), 0.0).cumsum(axis=0)
+    rows = np.arange(n1 + 1)[:, None]
+    return np.minimum(sheared[rows, rows + np.arange(n2 + 1)[None, :]], 1.0)
+
+
+def _log_choose(n: int, k: np.ndarray) -> np.ndarray:
+    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+
+def _sup_over_nuisance(extreme: np.ndarray, n1: int, n2: int) -> float:
+    """max over π of P(table in ``extreme`` | both groups Binomial(n, π)).
+
+    ``extreme`` is an (n1 + 1) × (n2 + 1) boolean mask of the tables (k1, k2) counted.
+    π runs over a grid of 401 points (one matrix product for all of them), then the
+    three best points are refined by bounded Brent search to 1e-10.
+    """
     if extreme.all():
-        return observed, 1.0
+        return 1.0
+    mask = extreme.astype(float)
+    k1 = np.arange(n1 + 1)
+    k2 = np.arange(n2 + 1)
 
     def p_at(pi: float) -> float:
-        table = binom.pmf(k1, n1, pi) * binom.pmf(k2, n2, pi)
-        return float(table[extreme].sum())
+        return float(binom.pmf(k1, n1, pi) @ mask @ binom.pmf(k2, n2, pi))
 
     grid = np.linspace(0.0, 1.0, 401)
-    values = np.array([p_at(pi) for pi in grid])
+    pmf1 = binom.pmf(k1[:, None], n1, grid[None, :])
+    pmf2 = binom.pmf(k2[:, None], n2, grid[None, :])
+    values = np.einsum("ig,ig->g", pmf1, mask @ pmf2)
     best = float(values.max())
     for i in np.argsort(values)[-3:]:
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
         res = minimize_scalar(lambda pi: -p_at(pi), bounds=(lo, hi), method="bounded",
                               options={"xatol": 1e-10})
         best = max(best, -float(res.fun))
-    return observed, min(1.0, best)
+    return min(1.0, best)

@@ -16,8 +16,11 @@ Errors print as ``CODE: message`` on standard error (``--json``: one JSON object
 from trialdesk.cli import (
     analysis,  # noqa: F401
     clinical,  # noqa: F401  (registers the commands)
+    demo,  # noqa: F401  (demo seed)
     design,  # noqa: F401  (design boundaries)
+    prescreen,  # noqa: F401  (retrospective feasibility)
     randlist,  # noqa: F401
+    report,  # noqa: F401  (trial report)
     web,  # noqa: F401  (database commands)
 )
 from trialdesk.cli.base import (

@@ -159,6 +159,34 @@ class SofaConventions:
 DEFAULT_CONVENTIONS = SofaConventions()
 
 
+# --- the threshold table (shared with the vectorized trialdesk.prescreen.batch_sofa) ----
+
+#: "< X → score" rows, worst first: the first row whose X the value is below wins.
+RESPIRATION_LT: tuple[tuple[float, int], ...] = ((100, 4), (200, 3), (300, 2), (400, 1))
+#: respiration scores that need respiratory support (without it the score is capped at 2)
+RESPIRATION_SUPPORTED_ONLY: frozenset[int] = frozenset({3, 4})
+PLATELETS_LT: tuple[tuple[float, int], ...] = ((20, 4), (50, 3), (100, 2), (150, 1))
+GCS_LT: tuple[tuple[float, int], ...] = ((6, 4), (10, 3), (13, 2), (15, 1))
+URINE_ML_PER_DAY_LT: tuple[tuple[float, int], ...] = ((200, 4), (500, 3))
+#: banded rows: (≥ one → 1, ≥ two → 2, ≥ three → 3, > four_above → 4)
+BILIRUBIN_MG_DL_BANDS: tuple[float, float, float, float] = (1.2, 2.0, 6.0, 12.0)
+BILIRUBIN_UMOL_L_BANDS: tuple[float, float, float, float] = (20, 33, 102, 204)
+CREATININE_MG_DL_BANDS: tuple[float, float, float, float] = (1.2, 2.0, 3.5, 5.0)
+CREATININE_UMOL_L_BANDS: tuple[float, float, float, float] = (110, 171, 300, 440)
+#: cardiovascular (µg/kg/min): > these → 4; dopamine > DOPAMINE_GT_3 → 3; MAP < MAP_LT → 1
+DOPAMINE_GT_4, CATECHOLAMINE_GT_4 = 15.0, 0.1
+DOPAMINE_GT_3 = 5.0
+MAP_LT_MMHG = 70.0
+
+
+def score_below(value: float, rows: tuple[tuple[float, int], ...]) -> int:
+    """Score from "< X → score" rows (worst first); 0 when the value is below none."""
+    for threshold, score in rows:
+        if value < threshold:
+            return score
+    return 0
+
+
 # --- input checks -------------------------------------------------------------------
 
 #: (label, top of the µg/kg/min range) per vasoactive drug field
@@ -416,31 +444,16 @@ def score_respiration(
         mode is RespiratorySupport.NONINVASIVE and conventions.noninvasive_counts_as_support
     )
     ratio = round(pao2 / fio2, 6)  # mmHg; rounding absorbs float error at exact cut-offs
-    if ratio < 100 and supported:
-        return 4
-    if ratio < 200 and supported:
-        return 3
-    if ratio < 300:
-        return 2
-    if ratio < 400:
-        return 1
-    return 0
+    rows = RESPIRATION_LT if supported else tuple(
+        row for row in RESPIRATION_LT if row[1] not in RESPIRATION_SUPPORTED_ONLY)
+    return score_below(ratio, rows)
 
 
 def score_coagulation(platelets_10e9_per_l: float | None) -> int | None:
     """Coagulation 0–4 from platelets (×10^9/L = ×10^3/µL): <150, <100, <50, <20."""
     if platelets_10e9_per_l is None:
         return None
-    platelets = _check_platelets(platelets_10e9_per_l)
-    if platelets < 20:
-        return 4
-    if platelets < 50:
-        return 3
-    if platelets < 100:
-        return 2
-    if platelets < 150:
-        return 1
-    return 0
+    return score_below(_check_platelets(platelets_10e9_per_l), PLATELETS_LT)
 
 
 def score_liver(
@@ -452,9 +465,9 @@ def score_liver(
     """
     _one_unit("bilirubin", bilirubin_mg_dl, bilirubin_umol_l, "bilirubin_umol_l")
     if bilirubin_mg_dl is not None:
-        return _banded(_check_bilirubin_mg_dl(bilirubin_mg_dl), 1.2, 2.0, 6.0, 12.0)
+        return _banded(_check_bilirubin_mg_dl(bilirubin_mg_dl), *BILIRUBIN_MG_DL_BANDS)
     if bilirubin_umol_l is not None:
-        return _banded(_check_bilirubin_umol_l(bilirubin_umol_l), 20, 33, 102, 204)
+        return _banded(_check_bilirubin_umol_l(bilirubin_umol_l), *BILIRUBIN_UMOL_L_BANDS)
     return None
 
 
@@ -480,13 +493,13 @@ def score_cardiovascular(
     dop, dob, epi, nor = (
         0.0 if dose is None else _check_drug(field, dose) for field, dose in doses.items()
     )
-    if dop > 15 or epi > 0.1 or nor > 0.1:
+    if dop > DOPAMINE_GT_4 or epi > CATECHOLAMINE_GT_4 or nor > CATECHOLAMINE_GT_4:
         return 4
-    if dop > 5 or epi > 0 or nor > 0:
+    if dop > DOPAMINE_GT_3 or epi > 0 or nor > 0:
         return 3
     if dop > 0 or dob > 0:
         return 2
-    if map_mmhg is not None and _check_map(map_mmhg) < 70:
+    if map_mmhg is not None and _check_map(map_mmhg) < MAP_LT_MMHG:
         return 1
     return 0
 
@@ -495,16 +508,7 @@ def score_cns(gcs: int | None) -> int | None:
     """CNS 0–4 from the Glasgow Coma Scale (3–15): 15 → 0, 13–14, 10–12, 6–9, <6 → 4."""
     if gcs is None:
         return None
-    points = _check_gcs(gcs)
-    if points < 6:
-        return 4
-    if points < 10:
-        return 3
-    if points < 13:
-        return 2
-    if points < 15:
-        return 1
-    return 0
+    return score_below(_check_gcs(gcs), GCS_LT)
 
 
 def score_renal(
@@ -520,12 +524,13 @@ def score_renal(
     _one_unit("creatinine", creatinine_mg_dl, creatinine_umol_l, "creatinine_umol_l")
     scores: list[int] = []
     if creatinine_mg_dl is not None:
-        scores.append(_banded(_check_creatinine_mg_dl(creatinine_mg_dl), 1.2, 2.0, 3.5, 5.0))
+        scores.append(_banded(_check_creatinine_mg_dl(creatinine_mg_dl),
+                              *CREATININE_MG_DL_BANDS))
     if creatinine_umol_l is not None:
-        scores.append(_banded(_check_creatinine_umol_l(creatinine_umol_l), 110, 171, 300, 440))
+        scores.append(_banded(_check_creatinine_umol_l(creatinine_umol_l),
+                              *CREATININE_UMOL_L_BANDS))
     if urine_ml_per_day is not None:
-        urine = _check_urine(urine_ml_per_day)
-        scores.append(4 if urine < 200 else 3 if urine < 500 else 0)
+        scores.append(score_below(_check_urine(urine_ml_per_day), URINE_ML_PER_DAY_LT))
     return max(scores) if scores else None
 
 

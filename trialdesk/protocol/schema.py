@@ -346,9 +346,18 @@ class Assessment(_Strict):
         return tuple(sorted(set(self.days)))
 
 
+class UnscheduledForm(_Strict):
+    """A form recorded once per subject when its event happens (end of study, withdrawal)."""
+
+    form: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    arms: tuple[str, ...] = ()
+
+
 class Schedule(_Strict):
     day_zero: Literal["randomization"] = "randomization"
     assessments: tuple[Assessment, ...] = Field(min_length=1)
+    unscheduled: tuple[UnscheduledForm, ...] = ()
 
 
 class Outcome(_Strict):
@@ -384,6 +393,56 @@ class Analysis(_Strict):
     mixed_model_df: Literal["satterthwaite", "kenward_roger", "containment", "z"] = "z"
 
 
+class ExemptEvent(_Strict):
+    """A disease-related event the protocol exempts from expedited reporting.
+
+    In a septic-shock ICU population nearly every patient meets a seriousness criterion
+    from the disease itself (domain.md §7.5), so such events are recorded in the case
+    report form and reviewed by the DMC, but not reported as expedited SAEs, unless the
+    investigator judges them related to the intervention (``exempt_unless_related``).
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+
+
+class Safety(_Strict):
+    """Expedited safety-reporting timelines (domain.md §7.5); defaults are ICH E2A/EU CTR."""
+
+    sae_to_sponsor_hours: int = Field(default=24, gt=0,
+                                      description="investigator → sponsor, from awareness")
+    susar_fatal_or_life_threatening_days: int = Field(default=7, gt=0,
+                                                      description="sponsor → regulators")
+    susar_other_days: int = Field(default=15, gt=0, description="sponsor → regulators")
+    reporting_timezone: str | None = Field(
+        default=None, description="IANA zone in which the sponsor's calendar days are "
+                                  "counted; empty = the first site's (coordinating centre)")
+    causality_scale: Literal["who_umc"] = "who_umc"
+    exempt_unless_related: bool = True
+    exempt_events: tuple[ExemptEvent, ...] = ()
+
+    @field_validator("reporting_timezone")
+    @classmethod
+    def _known_reporting_zone(cls, value: str | None) -> str | None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name such as "
+                             "'Europe/Moscow')") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_exempt_ids(self) -> Safety:
+        ids = [e.id for e in self.exempt_events]
+        if len(ids) != len(set(ids)):
+            raise ValueError("safety.exempt_events: each id must be unique")
+        return self
+
+
 # --- the whole protocol -----------------------------------------------------------
 
 
@@ -407,6 +466,7 @@ class Protocol(_Strict):
     schedule: Schedule
     outcomes: Outcomes
     analysis: Analysis
+    safety: Safety = Safety()
     content_sha256: str = ""
     source_path: str = ""
 
@@ -514,7 +574,7 @@ class Protocol(_Strict):
                     problems.append(f"{where}: criterion id '{crit.id}' is used twice")
                 seen.add(crit.id)
                 problems.extend(f"{where}: {p}" for p in _check_criterion_fields(crit, fields))
-        for assessment in self.schedule.assessments:
+        for assessment in self.schedule.assessments + self.schedule.unscheduled:
             for arm in assessment.arms:
                 if arm not in arm_ids:
                     problems.append(f"schedule.assessments: form '{assessment.form}' "

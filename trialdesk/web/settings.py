@@ -44,6 +44,10 @@ ALLOWED_HOSTS = env_list("TRIALDESK_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "
 
 TRIALDESK_PROTOCOL = Path(env_str("TRIALDESK_PROTOCOL", str(DEFAULT_PROTOCOL)) or "")
 
+# Reasons for change are free text a coordinator types: no 100-character limit (simple-
+# history's default is a CharField(100), which PostgreSQL enforces and SQLite does not).
+SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -60,6 +64,11 @@ INSTALLED_APPS = [
     "trialdesk.web.randomization",
     "trialdesk.web.audit",
     "trialdesk.web.api",
+    "trialdesk.web.casebook",
+    "trialdesk.web.datamgmt",
+    "trialdesk.web.safety",
+    "trialdesk.web.prescreen",
+    "trialdesk.web.reports",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +99,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "trialdesk.web.core.context.protocol",
+                "trialdesk.web.core.context.permissions",
             ],
         },
     },

@@ -366,12 +366,25 @@ def test_a_validation_error_names_the_field_inside_the_body():
 # --- OpenAPI ------------------------------------------------------------------------------
 
 ROUTES = {
+    ("post", "/api/fhir"),
     ("get", "/api/screenings"), ("post", "/api/screenings"),
     ("get", "/api/screenings/{screening_id}"), ("put", "/api/screenings/{screening_id}"),
     ("post", "/api/screenings/{screening_id}/consent"),
     ("post", "/api/screenings/{screening_id}/close"),
     ("post", "/api/screenings/{screening_id}/randomize"),
     ("get", "/api/allocations/{subject_id}"),
+    ("get", "/api/casebooks/{subject_id}"),
+    ("put", "/api/casebooks/{subject_id}/forms/{form_id}/{day}"),
+    ("put", "/api/casebooks/{subject_id}/msc/{form_id}"),
+    ("get", "/api/allocations/{subject_id}/adverse-events"),
+    ("post", "/api/allocations/{subject_id}/adverse-events"),
+    ("get", "/api/adverse-events/{ae_id}"), ("put", "/api/adverse-events/{ae_id}"),
+    ("post", "/api/adverse-events/{ae_id}/sponsor-report"),
+    ("post", "/api/adverse-events/{ae_id}/regulator-report"),
+    ("get", "/api/safety/obligations"),
+    ("get", "/api/queries"), ("post", "/api/queries"), ("get", "/api/queries/{query_id}"),
+    ("post", "/api/queries/{query_id}/answer"), ("post", "/api/queries/{query_id}/close"),
+    ("post", "/api/queries/{query_id}/reopen"),
 }
 
 

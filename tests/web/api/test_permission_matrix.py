@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.shortcuts import resolve_url
 from django.test import Client
@@ -44,6 +45,7 @@ SKIPPED_PREFIXES = ("admin/", "static/")  # the admin checks staff status itself
 
 PUBLIC = None
 SCREENING, ALLOCATION, SITE = "screening", "allocation", "site"
+RECORD = "record"  # a patient's record other than the allocation (AE, query) in the URL
 OWN, OTHER = "nrch", "other"  # site codes
 TRIAL_WIDE = "trial-wide"  # a membership without a site
 
@@ -56,12 +58,28 @@ class Target:
     screening_id: int
     screening_number: str  # of the open screening
     subject_id: str
+    form_id: str = "sofa"  # a daily form, for casebook URLs
+    day: str = "0"  # a study day, for casebook URLs
+    ae_id: int = 0  # an adverse event of the patient (also the data-management target)
+    query_id: int = 0  # an open data query on that adverse event
+    record: str = "safety.adverseevent"  # the data-management target's type
+    prescreen_id: int = 0  # an ICU patient on the candidate board
 
 
 def _consent_body(_: Target) -> dict[str, Any]:
     obtained = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
     return {"consent_type": "patient", "document_version": "2.0", "obtained_at": obtained,
             "obtained_by": "Dr Petrova"}
+
+
+def _ae_body(_: Target) -> dict[str, Any]:
+    now = dt.datetime.now(dt.UTC)
+    return {"term": "Rash", "onset": (now - dt.timedelta(hours=2)).isoformat(),
+            "awareness": (now - dt.timedelta(hours=1)).isoformat(), "severity_grade": 1}
+
+
+def _report_body(_: Target) -> dict[str, Any]:
+    return {"reported_at": dt.datetime.now(dt.UTC).isoformat()}
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,44 @@ CALLS: dict[str, Call] = {
     "screening:audit": Call("GET", "audit.view", SCREENING),
     "randomization:lab_dashboard": Call("GET", "lab.dashboard", lists=ALLOCATION),
     "randomization:confirmation": Call("GET", "randomization.view", ALLOCATION),
+    "casebook:index": Call("GET", "casebook.view", lists=ALLOCATION),
+    "casebook:lab": Call("GET", "msc.record", lists=ALLOCATION),
+    "casebook:deviations": Call("GET", "deviation.view"),
+    "casebook:live_sofa": Call("POST", "casebook.edit"),
+    "casebook:detail": Call("GET", "casebook.view", ALLOCATION),
+    "casebook:form": Call("GET", "casebook.edit", ALLOCATION),
+    "casebook:msc_product": Call("GET", "msc.record", ALLOCATION),
+    "casebook:msc_infusion": Call("GET", "msc.record", ALLOCATION),
+    "casebook:acknowledge": Call("POST", "deviation.acknowledge", ALLOCATION),
+    "safety:dashboard": Call("GET", "safety.dashboard", lists=ALLOCATION),
+    "safety:patient_events": Call("GET", "ae.view", ALLOCATION),
+    "safety:new_event": Call("GET", "ae.report", ALLOCATION),
+    "safety:event": Call("GET", "ae.view", RECORD),
+    "safety:edit_event": Call("GET", "ae.report", RECORD),
+    "safety:report_to_sponsor": Call("POST", "ae.report", RECORD),
+    "safety:report_to_regulator": Call("POST", "safety.regulator_report", RECORD),
+    "datamgmt:query_list": Call("GET", "query.raise", lists=ALLOCATION),
+    "datamgmt:queries_to_answer": Call("GET", "query.answer", lists=ALLOCATION),
+    "datamgmt:answer": Call("POST", "query.answer", RECORD, {"text": "matrix"}),
+    "datamgmt:close": Call("POST", "query.close", RECORD, {"text": "matrix"}),
+    "datamgmt:reopen": Call("POST", "query.close", RECORD, {"text": "matrix"}),
+    "datamgmt:record": Call("GET", "query.view", RECORD),
+    "datamgmt:raise_query": Call("POST", "query.raise", RECORD, {"text": "matrix"}),
+    "datamgmt:sdv": Call("POST", "sdv.mark", RECORD),
+    "datamgmt:sign_record": Call("GET", "record.sign", RECORD),
+    "datamgmt:sign_casebook": Call("GET", "record.sign", ALLOCATION),
+    "datamgmt:patient_lock": Call("GET", "lock.manage", ALLOCATION),
+    "datamgmt:trial_lock": Call("GET", "lock.manage"),
+    "reports:index": Call("GET", "report.open"),
+    "reports:generate_open": Call("POST", "report.open"),
+    "reports:generate_closed": Call("POST", "report.closed"),
+    "reports:open_html": Call("GET", "report.open"),
+    "reports:open_pdf": Call("GET", "report.open"),
+    "reports:closed_html": Call("GET", "report.closed"),
+    "reports:closed_pdf": Call("GET", "report.closed"),
+    "prescreen:board": Call("GET", "prescreen.view"),
+    "prescreen:patient": Call("GET", "prescreen.view", RECORD),
+    "prescreen:open_screening": Call("POST", "screening.edit", RECORD),
     # API documentation (no trial data)
     "api:openapi-json": Call("GET", PUBLIC),
     "api:openapi-view": Call("GET", PUBLIC),
@@ -116,11 +172,36 @@ CALLS: dict[str, Call] = {
     "api:screening_randomize": Call("POST", "randomization.randomize", SCREENING,
                                     {"request_id": "matrix"}),
     "api:allocation_detail": Call("GET", "randomization.view", ALLOCATION),
+    "api:ae_list": Call("GET", "ae.view", ALLOCATION),
+    "api:ae_create": Call("POST", "ae.report", ALLOCATION, _ae_body),
+    "api:ae_detail": Call("GET", "ae.view", RECORD),
+    "api:ae_update": Call("PUT", "ae.report", RECORD,
+                          lambda t: {**_ae_body(t), "reason": "matrix"}),
+    "api:ae_sponsor_report": Call("POST", "ae.report", RECORD, _report_body),
+    "api:ae_regulator_report": Call("POST", "safety.regulator_report", RECORD, _report_body),
+    "api:safety_obligations": Call("GET", "safety.dashboard", lists=ALLOCATION),
+    "api:query_list": Call("GET", "query.view", lists=ALLOCATION),
+    "api:query_create": Call("POST", "query.raise", SITE,
+                             lambda t: {"target": t.record, "object_id": t.ae_id,
+                                        "text": "matrix"}),
+    "api:query_detail": Call("GET", "query.view", RECORD),
+    "api:query_answer": Call("POST", "query.answer", RECORD, {"text": "matrix"}),
+    "api:query_close": Call("POST", "query.close", RECORD, {"text": "matrix"}),
+    "api:query_reopen": Call("POST", "query.close", RECORD, {"text": "matrix"}),
+    "api:casebook_detail": Call("GET", "casebook.view", ALLOCATION),
+    "api:casebook_form_save": Call("PUT", "casebook.edit", ALLOCATION,
+                                   {"data": {}, "reason": "matrix"}),
+    "api:casebook_msc_save": Call("PUT", "msc.record", ALLOCATION, {"data": {}}),
+    "api:fhir_ingest": Call("POST", "prescreen.ingest", SITE, lambda t: {
+        "resourceType": "Patient", "id": f"matrix-{t.site}",
+        "managingOrganization": {"reference": f"Organization/{t.site}"}}),
 }
 
 #: URL parameter -> the record field that fills it
 URL_PARAMETERS = {"pk": "screening_id", "screening_id": "screening_id",
-                  "subject_id": "subject_id"}
+                  "subject_id": "subject_id", "form_id": "form_id", "day": "day",
+                  "ae_id": "ae_id", "query_id": "query_id", "target": "record",
+                  "object_id": "ae_id", "prescreen_id": "prescreen_id"}
 
 
 # --- the URL configuration ------------------------------------------------------------------
@@ -167,7 +248,7 @@ def test_every_url_is_in_the_matrix_and_every_entry_is_a_url():
         assert call.action is PUBLIC or call.action in PERMISSIONS, name
         unknown_parameters = set(url.parameters) - set(URL_PARAMETERS)
         assert not unknown_parameters, f"{name}: no value for {unknown_parameters}"
-        assert bool(url.parameters) == (call.names in (SCREENING, ALLOCATION)), name
+        assert bool(url.parameters) == (call.names in (SCREENING, ALLOCATION, RECORD)), name
 
 
 def test_every_api_route_declares_the_matrix_permission_in_its_schema():
@@ -220,6 +301,33 @@ def _allocation(site: Site, user: Any, number: int) -> Allocation:
         protocol_version="1.0", protocol_sha256="0" * 64, method="block")
 
 
+def _safety_records(allocation: Allocation, user: Any) -> tuple[int, int]:
+    """A serious adverse event still due for reporting, and an open query on it."""
+    from trialdesk.web.datamgmt.models import Query
+    from trialdesk.web.safety.models import AdverseEvent
+
+    now = dt.datetime.now(dt.UTC)
+    ae = AdverseEvent.objects.create(
+        allocation=allocation, term="Hypotension during infusion", onset_at=now
+        - dt.timedelta(hours=3), awareness_at=now - dt.timedelta(hours=2),
+        seriousness=["life_threatening"], severity_grade=4, causality="unrelated",
+        expectedness="expected", outcome="recovering", serious=True, created_by=user)
+    query = Query.objects.create(allocation=allocation, content_type=ContentType.objects
+                                 .get_for_model(AdverseEvent), object_id=ae.pk,
+                                 raised_by=user, raised_at=now, updated_at=now)
+    return ae.pk, query.pk
+
+
+def _prescreen_patient(site: Site) -> Any:
+    """An ICU patient of the site on the candidate board."""
+    from trialdesk.web.prescreen.models import PrescreenPatient
+
+    onset = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    return PrescreenPatient.objects.create(patient_id=f"icu-{site.code}", site=site,
+                                           status="candidate", onset_utc=onset,
+                                           deadline_utc=onset + dt.timedelta(hours=10))
+
+
 @pytest.fixture
 def world(two_site_protocol, nrch, django_user_model):
     """Records at the own site (NRCH) and at another site; a user per role and scope."""
@@ -229,8 +337,11 @@ def world(two_site_protocol, nrch, django_user_model):
     for number, site in enumerate((nrch, other), start=1):
         screening = make_screening(site, author, eligible_record(
             dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)))
+        allocation = _allocation(site, author, number)
+        ae_id, query_id = _safety_records(allocation, author)
         targets[site.code] = Target(site.code, screening.pk, screening.screening_number,
-                                    _allocation(site, author, number).subject_id)
+                                    allocation.subject_id, ae_id=ae_id, query_id=query_id,
+                                    prescreen_id=_prescreen_patient(site).pk)
     principals = [Principal(None)]
     for role in Role:
         for scope, site in ((OWN, nrch), (TRIAL_WIDE, None)):

@@ -31,8 +31,34 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "randomization.randomize": SITE_STAFF,
     "randomization.view": SITE_STAFF | {R.LAB, R.DATA_MANAGER, R.MONITOR},
     "lab.dashboard": frozenset({R.LAB}),
+    "casebook.view": SITE_STAFF | {R.LAB, R.DATA_MANAGER, R.MONITOR},
+    "casebook.edit": SITE_STAFF,
+    "msc.record": frozenset({R.LAB}),
+    "deviation.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR},
+    "deviation.acknowledge": frozenset({R.INVESTIGATOR, R.DATA_MANAGER}),
     "audit.view": frozenset({R.INVESTIGATOR, R.DATA_MANAGER, R.MONITOR, R.ADMINISTRATOR}),
     "randlist.manage": frozenset({R.STATISTICIAN, R.ADMINISTRATOR}),
+    "ae.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR},
+    "ae.report": SITE_STAFF,
+    "safety.dashboard": frozenset({R.INVESTIGATOR, R.DATA_MANAGER, R.MONITOR,
+                                   R.ADMINISTRATOR}),
+    "safety.regulator_report": frozenset({R.DATA_MANAGER, R.ADMINISTRATOR}),
+    "query.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR},
+    "query.raise": frozenset({R.DATA_MANAGER, R.MONITOR}),
+    "query.close": frozenset({R.DATA_MANAGER, R.MONITOR}),
+    "query.answer": SITE_STAFF,
+    "sdv.mark": frozenset({R.MONITOR}),
+    "record.sign": frozenset({R.INVESTIGATOR}),
+    "lock.manage": frozenset({R.DATA_MANAGER}),
+    "prescreen.view": SITE_STAFF,
+    # the ICU data feed: a user with the administrator role at the site (or trial-wide)
+    # holding an API token, e.g. the hospital's FHIR bridge (docs/prescreen.md)
+    "prescreen.ingest": frozenset({R.ADMINISTRATOR}),
+    # trial reports (docs/reports.md): the open report pools all arms; the closed one
+    # shows arm-level results and is for the DMC only (an unblinded reporting
+    # statistician is given the DMC role; the trial statistician stays blinded)
+    "report.open": frozenset({R.STATISTICIAN, R.DMC, R.DATA_MANAGER}),
+    "report.closed": frozenset({R.DMC}),
 }
 
 

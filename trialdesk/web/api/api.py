@@ -248,3 +248,24 @@ def allocation_detail(request: HttpRequest, subject_id: str):
         subject_id=subject_id)
     require_site(request, allocation.site)
     return _allocation(allocation)
+
+
+# --- casebooks (routes in trialdesk/web/casebook/api.py) ---------------------------------
+
+from trialdesk.web.casebook.api import router as casebook_router  # noqa: E402
+
+api.add_router("/casebooks", casebook_router)
+
+# --- adverse events and data queries (trialdesk/web/safety/api.py, datamgmt/api.py) ------
+
+from trialdesk.web.datamgmt.api import router as datamgmt_router  # noqa: E402
+from trialdesk.web.safety.api import router as safety_router  # noqa: E402
+
+api.add_router("", safety_router)
+api.add_router("", datamgmt_router)
+
+# --- live pre-screening: FHIR ingest (trialdesk/web/prescreen/api.py) ------------------
+
+from trialdesk.web.prescreen.api import router as prescreen_router  # noqa: E402
+
+api.add_router("", prescreen_router)

@@ -23,6 +23,8 @@ from trialdesk.errors import (
     InputRejected,
     NotRandomizable,
     ProtocolError,
+    QueryTransitionRefused,
+    RecordLocked,
     TrialError,
 )
 
@@ -33,6 +35,8 @@ STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (InputRejected, 422, InputRejected.code),
     (NotRandomizable, 409, NotRandomizable.code),
     (AllocationError, 409, AllocationError.code),
+    (RecordLocked, 409, RecordLocked.code),
+    (QueryTransitionRefused, 409, QueryTransitionRefused.code),
     (ProtocolError, 500, ProtocolError.code),
     (TrialError, 400, TrialError.code),
     (ValidationError, 422, InputRejected.code),  # a body or parameter of the wrong shape

@@ -7,6 +7,7 @@ row outside the app breaks the chain at that row; ``trialdesk audit verify`` rep
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,8 +22,17 @@ from trialdesk.web.audit.models import ChainHead, ChainLink
 GENESIS = "0" * 64
 
 
+def _utc(value: Any) -> Any:
+    """Aware datetimes in UTC, so a row digests alike before saving and after reading back
+    (the database returns UTC whatever offset the caller gave)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC)
+    return value
+
+
 def row_digest(instance: Any) -> str:
-    data = {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+    data = {f.attname: _utc(getattr(instance, f.attname))
+            for f in instance._meta.concrete_fields}
     text = json.dumps(data, sort_keys=True, cls=DjangoJSONEncoder, ensure_ascii=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
