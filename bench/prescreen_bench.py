@@ -13,7 +13,7 @@
     with the board's own GET as the peer.
 
     .venv/bin/python bench/prescreen_bench.py [--chart-rows 10000000] [--patients 20000]
-        [--sofa-rows 1000000] [--loop-sample 20000] [--posts 200]
+        [--sofa-rows 1000000] [--loop-sample 20000] [--posts 200] [--parts abc]
 
 The extract is generated deterministically (DuckDB ``hash()`` of row numbers) into
 ``var/bench/prescreen_<rows>/`` and reused when present.
@@ -363,12 +363,18 @@ def main() -> None:
     parser.add_argument("--sofa-rows", type=int, default=1_000_000)
     parser.add_argument("--loop-sample", type=int, default=20_000)
     parser.add_argument("--posts", type=int, default=200)
+    parser.add_argument("--parts", default="abc",
+                        help="which parts to run, e.g. 'c' for the board latency only")
     args = parser.parse_args()
-    out = ["### (a) Retrospective feasibility", ""]
-    out += bench_feasibility(args.chart_rows, args.patients)
-    out += ["", "### (b) Batch SOFA", "", *bench_sofa(args.sofa_rows, args.loop_sample)]
-    out += ["", "### (c) Posted FHIR Observation → candidate board", ""]
-    out += bench_latency(args.posts)
+    out: list[str] = []
+    if "a" in args.parts:
+        out += ["### (a) Retrospective feasibility", ""]
+        out += bench_feasibility(args.chart_rows, args.patients)
+    if "b" in args.parts:
+        out += ["", "### (b) Batch SOFA", "", *bench_sofa(args.sofa_rows, args.loop_sample)]
+    if "c" in args.parts:
+        out += ["", "### (c) Posted FHIR Observation → candidate board", ""]
+        out += bench_latency(args.posts)
     print("\n".join(out))
 
 

@@ -18,6 +18,7 @@ ALLOWED = {
     (S.ANSWERED, A.CLOSE, W.REVIEWER): S.CLOSED,
     (S.ANSWERED, A.REOPEN, W.REVIEWER): S.REOPENED,
     (S.CLOSED, A.REOPEN, W.REVIEWER): S.REOPENED,
+    (S.OPEN, A.WITHDRAW, W.REVIEWER): S.WITHDRAWN,
 }
 
 
@@ -51,7 +52,7 @@ def test_the_site_cannot_close_its_own_answer():
 
 @pytest.mark.parametrize("action, actor, state", [
     ("answer", "site", "open"), ("close", "reviewer", "answered"),
-    ("reopen", "reviewer", "closed")])
+    ("reopen", "reviewer", "closed"), ("withdraw", "reviewer", "open")])
 def test_every_step_needs_a_message(action, actor, state):
     with pytest.raises(InputRejected) as exc:
         next_state(state, action, actor, message="   ")
@@ -61,3 +62,24 @@ def test_every_step_needs_a_message(action, actor, state):
 def test_an_unknown_state_or_action_is_a_programming_error():
     with pytest.raises(ValueError):
         next_state("pending", "answer", "site", message="x")
+
+
+def test_a_query_raised_in_error_is_withdrawn_before_the_site_answers_and_stays_final():
+    state = next_state(S.OPEN, A.WITHDRAW, W.REVIEWER, message="raised on the wrong patient")
+    assert state is S.WITHDRAWN
+    for action, actor in itertools.product(A, W):
+        with pytest.raises(QueryTransitionRefused):
+            next_state(state, action, actor, message="x")
+    with pytest.raises(QueryTransitionRefused, match="withdrawn as raised in error"):
+        next_state(state, A.REOPEN, W.REVIEWER, message="needed after all")
+
+
+def test_the_site_cannot_withdraw_a_query():
+    with pytest.raises(QueryTransitionRefused, match="data manager or the monitor"):
+        next_state("open", "withdraw", "site", message="we think it is wrong")
+
+
+@pytest.mark.parametrize("state", ["answered", "reopened", "closed"])
+def test_a_query_the_site_has_answered_is_closed_not_withdrawn(state):
+    with pytest.raises(QueryTransitionRefused, match="close it"):
+        next_state(state, "withdraw", "reviewer", message="raised in error")

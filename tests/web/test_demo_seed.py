@@ -253,3 +253,16 @@ def test_cli_seeds_a_small_trial_and_reports_it_as_json(sealed):
     assert sum(data["arms"].values()) == 3
     again = CliRunner().invoke(app, ["demo", "seed", "--json"])
     assert again.exit_code == 0 and json.loads(again.output)["seeded"] is False
+
+
+def test_demo_passwords_are_always_accepted_by_the_validators(monkeypatch, settings):
+    """Regression: 'iAQstrYIOtngkQ8G' is refused as too similar to 'investigator'; demo
+    setup must draw again rather than fail `make run`."""
+    import secrets
+
+    from trialdesk.web import demo
+
+    draws = iter(["iAQstrYIOtngkQ8G", "a-perfectly-random-one"])
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: next(draws))
+    assert demo._demo_password("investigator", "investigator@example.org") == \
+        "a-perfectly-random-one"

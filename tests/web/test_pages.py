@@ -149,3 +149,9 @@ def test_a_user_without_any_role_is_refused(alice):
     nobody = Client(HTTP_HOST="localhost")
     nobody.force_login(alice)
     assert nobody.get("/").status_code == 403
+
+
+def test_the_protocol_page_writes_doses_and_forms_as_people_read_them(coordinator_client):
+    html = coordinator_client.get("/").content.decode()
+    assert "1 × 10⁶–2 × 10⁶ cells/kg/day" in html
+    assert "Daily SOFA (worst values of the day)" in html and "1000000" not in html

@@ -32,6 +32,14 @@ from trialdesk.clinical.dosing import CONCENTRATION_RANGE
 from trialdesk.crf.findings import Finding, error
 from trialdesk.errors import InputRejected
 
+#: unit codes kept ASCII in the data and the API, and how a person reads them
+_UNIT_DISPLAY = {"umol/L": "µmol/L", "ug/L": "µg/L"}
+
+
+def display_unit(unit: str | None) -> str:
+    """A unit code as shown to people: ``umol/L`` → ``µmol/L``; empty for no unit."""
+    return _UNIT_DISPLAY.get(unit or "", unit or "")
+
 
 class FieldKind(StrEnum):
     NUMBER = "number"
@@ -70,6 +78,11 @@ class FormField:
         return ((self.unit,) if self.unit else ()) + self.alt_units
 
     @property
+    def unit_display(self) -> str:
+        """The canonical unit as a page shows it (``µmol/L`` for the stored ``umol/L``)."""
+        return display_unit(self.unit)
+
+    @property
     def choice_ids(self) -> tuple[str, ...]:
         return tuple(c for c, _ in self.choices)
 
@@ -99,7 +112,7 @@ class FormDefinition:
 N, INT, C, T, D, B, X = (FieldKind.NUMBER, FieldKind.INTEGER, FieldKind.CHOICE,
                        FieldKind.DATETIME, FieldKind.DATE, FieldKind.BOOLEAN, FieldKind.TEXT)
 
-_DRUG_HELP = "µg/kg/min, highest dose given for at least 1 h; empty = not given"
+_DRUG_HELP = "Highest dose given for at least 1 h; empty = not given"
 
 SOFA = FormDefinition("sofa", "Daily SOFA (worst values of the day)", (
     FormField("pao2_mmhg", "PaO2 (lowest P/F pair)", N, "mmHg", soft_range=(40, 500),
@@ -113,9 +126,9 @@ SOFA = FormDefinition("sofa", "Daily SOFA (worst values of the day)", (
         help="Oxygen alone is not ventilatory support for SOFA (scored as none)"),
     FormField("platelets_10e9_per_l", "Platelets (lowest)", N, "10^9/L",
               soft_range=(1, 1000), sofa_input=True, help="×10^9/L = ×10^3/µL"),
-    FormField("bilirubin_umol_l", "Bilirubin (highest), µmol/L", N, "umol/L",
+    FormField("bilirubin_umol_l", "Bilirubin (highest)", N, "umol/L",
               soft_range=(2, 700), sofa_input=True, help="Enter in µmol/L or in mg/dL, not both"),
-    FormField("bilirubin_mg_dl", "Bilirubin (highest), mg/dL", N, "mg/dL",
+    FormField("bilirubin_mg_dl", "Bilirubin (highest)", N, "mg/dL",
               soft_range=(0.1, 40), sofa_input=True),
     FormField("map_mmhg", "Mean arterial pressure (lowest)", N, "mmHg", soft_range=(35, 140),
               sofa_input=True),
@@ -133,10 +146,10 @@ SOFA = FormDefinition("sofa", "Daily SOFA (worst values of the day)", (
         ("actual", "Observed"), ("pre_sedation", "Last before sedation"),
         ("assumed_normal", "Sedated, assumed normal (15)")),
         help="Which GCS was entered for a sedated patient"),
-    FormField("creatinine_umol_l", "Creatinine (highest), µmol/L", N, "umol/L",
+    FormField("creatinine_umol_l", "Creatinine (highest)", N, "umol/L",
               soft_range=(20, 1200), sofa_input=True,
               help="Enter in µmol/L or in mg/dL, not both"),
-    FormField("creatinine_mg_dl", "Creatinine (highest), mg/dL", N, "mg/dL",
+    FormField("creatinine_mg_dl", "Creatinine (highest)", N, "mg/dL",
               soft_range=(0.2, 14), sofa_input=True),
     FormField("urine_ml_per_day", "Urine output", N, "mL/day", soft_range=(0, 8000),
               sofa_input=True, help="24-h volume in mL (0 if under 20 mL)"),

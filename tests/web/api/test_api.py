@@ -376,15 +376,17 @@ ROUTES = {
     ("get", "/api/casebooks/{subject_id}"),
     ("put", "/api/casebooks/{subject_id}/forms/{form_id}/{day}"),
     ("put", "/api/casebooks/{subject_id}/msc/{form_id}"),
+    ("post", "/api/casebooks/{subject_id}/forms/{form_id}/{day}/entered-in-error"),
     ("get", "/api/allocations/{subject_id}/adverse-events"),
     ("post", "/api/allocations/{subject_id}/adverse-events"),
     ("get", "/api/adverse-events/{ae_id}"), ("put", "/api/adverse-events/{ae_id}"),
     ("post", "/api/adverse-events/{ae_id}/sponsor-report"),
     ("post", "/api/adverse-events/{ae_id}/regulator-report"),
+    ("post", "/api/adverse-events/{ae_id}/entered-in-error"),
     ("get", "/api/safety/obligations"),
     ("get", "/api/queries"), ("post", "/api/queries"), ("get", "/api/queries/{query_id}"),
     ("post", "/api/queries/{query_id}/answer"), ("post", "/api/queries/{query_id}/close"),
-    ("post", "/api/queries/{query_id}/reopen"),
+    ("post", "/api/queries/{query_id}/reopen"), ("post", "/api/queries/{query_id}/withdraw"),
 }
 
 

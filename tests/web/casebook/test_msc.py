@@ -171,3 +171,15 @@ def test_a_saved_form_reopened_and_resaved_is_unchanged(lab_user, msc_patient):
     assert infusion.derived["dose"]["weight_kg"] == pytest.approx(154.3 * 0.45359237)
     resent = client.post(url, raw_from_data(FORMS["msc_infusion"], infusion.data, zone))
     assert resent.status_code == 302 and infusion.history.count() == 1
+
+
+def test_a_patient_leaves_the_doses_to_prepare_once_the_infusion_is_recorded(
+        lab_user, msc_patient):
+    """At 3 a.m. the lab's list holds only the doses still to give."""
+    client = browser(lab_user)
+    before = client.get(reverse("randomization:lab_dashboard")).content.decode()
+    assert msc_patient.subject_id in before and "record infusion" in before
+    _record_msc(client, msc_patient, _infusion(msc_patient, 5))
+    after = client.get(reverse("randomization:lab_dashboard")).content.decode()
+    assert msc_patient.subject_id not in after
+    assert "No MSC dose is waiting" in after and "1 patient with the infusion recorded" in after

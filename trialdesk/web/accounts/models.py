@@ -57,6 +57,7 @@ class AccessEvent(models.Model):
     class Kind(models.TextChoices):
         LOGIN = "login", "Login"
         LOGIN_FAILED = "login_failed", "Failed login"
+        SIGNATURE_FAILED = "signature_failed", "Wrong password at an electronic signature"
         LOCKED = "locked", "Account locked"
         LOGOUT = "logout", "Logout"
 

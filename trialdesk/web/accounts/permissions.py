@@ -61,6 +61,42 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "report.closed": frozenset({R.DMC}),
 }
 
+#: action -> what it lets a user do, one line each (docs/permissions.md; who may is above).
+DESCRIPTIONS: dict[str, str] = {
+    "trial.view": "See the protocol overview (home page).",
+    "tools.use": "Use the bedside calculators: eligibility check, SOFA, MSC dose.",
+    "screening.view": "See the screening log and each screening with its eligibility.",
+    "screening.edit": "Open, edit and close screenings (incl. from an ICU candidate).",
+    "consent.record": "Record informed consent on a screening.",
+    "randomization.randomize": "Randomize an eligible, consented patient.",
+    "randomization.view": "See a patient's allocation confirmation.",
+    "lab.dashboard": "Cell-therapy lab: allocations needing an MSC product, with deadlines.",
+    "casebook.view": "See patients' casebooks: schedule, recorded forms, SOFA.",
+    "casebook.edit": "Enter and correct the ICU's daily forms (SOFA, therapy, markers, ...); "
+                     "mark any form entered in error.",
+    "msc.record": "Record the MSC product release and the infusion.",
+    "deviation.view": "See protocol deviations (e.g. a late infusion).",
+    "deviation.acknowledge": "Acknowledge a protocol deviation with a comment.",
+    "audit.view": "See the audit trail of a record.",
+    "randlist.manage": "Generate and import the sealed randomization list.",
+    "ae.view": "See a patient's adverse events and their reporting clocks.",
+    "ae.report": "Report, update and mark entered in error adverse events; record the "
+                 "report to the sponsor.",
+    "safety.dashboard": "See the trial's safety dashboard: adverse events, reporting clocks.",
+    "safety.regulator_report": "Record an expedited report to the regulator.",
+    "query.view": "See the data queries on a record.",
+    "query.raise": "Raise data queries; list all queries.",
+    "query.close": "Close or reopen a query after its answer; withdraw one raised in error.",
+    "query.answer": "Answer the queries raised at one's site.",
+    "sdv.mark": "Mark a record as source-data verified.",
+    "record.sign": "Sign a record or a whole casebook as investigator.",
+    "lock.manage": "Lock a patient's casebook or the whole trial (database lock).",
+    "prescreen.view": "See the ICU candidate board (pre-screening from the data feed).",
+    "prescreen.ingest": "Send ICU observations through the API (the data feed's token).",
+    "report.open": "Generate and read the open (pooled, blinded) trial report.",
+    "report.closed": "Generate and read the closed report with arm-level results (DMC).",
+}
+
 
 def roles_of(user: Any, site: Site | None = None) -> set[Role]:
     """Roles the user holds at ``site`` (trial-wide roles count everywhere)."""

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from trialdesk.errors import InputRejected
@@ -24,12 +25,15 @@ def lockout_until(username: str) -> dt.datetime | None:
 
 
 @transaction.atomic
-def record_failure(username: str, ip: str | None) -> dt.datetime | None:
-    """Count a failed login; lock the account at the threshold. Returns the lock end."""
+def record_failure(username: str, ip: str | None, *,
+                   kind: str = AccessEvent.Kind.LOGIN_FAILED) -> dt.datetime | None:
+    """Count a failed login (or, with ``kind`` SIGNATURE_FAILED, a wrong password at an
+    electronic signature: 21 CFR 11.300 counts both toward the one lockout); lock the
+    account at the threshold. Returns the lock end, or None while not locked."""
     throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(
         username=username.lower())
     throttle.failures += 1
-    AccessEvent.objects.create(username=username, kind=AccessEvent.Kind.LOGIN_FAILED, ip=ip)
+    AccessEvent.objects.create(username=username, kind=kind, ip=ip)
     if throttle.failures >= settings.TRIALDESK_LOCKOUT_FAILURES:
         throttle.locked_until = timezone.now() + dt.timedelta(
             minutes=settings.TRIALDESK_LOCKOUT_MINUTES)
@@ -37,6 +41,14 @@ def record_failure(username: str, ip: str | None) -> dt.datetime | None:
         AccessEvent.objects.create(username=username, kind=AccessEvent.Kind.LOCKED, ip=ip)
     throttle.save()
     return throttle.locked_until
+
+
+def clear_failures(username: str) -> None:
+    """A correct password re-entered (at a signature) resets the failure count, as a
+    login does; an account already locked stays locked until its time is up."""
+    LoginThrottle.objects.filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lte=timezone.now()),
+        username=username.lower()).update(failures=0)
 
 
 def record_login(username: str, ip: str | None) -> None:

@@ -1,7 +1,8 @@
 """API routes of the casebook (mounted at ``/api/casebooks`` by trialdesk.web.api.api).
 
 Same services and permissions as the pages: reading needs ``casebook.view``, saving a
-daily form ``casebook.edit``, saving the MSC product or infusion ``msc.record``; each
+daily form ``casebook.edit``, saving the MSC product or infusion ``msc.record``,
+marking any form entered in error ``casebook.edit`` (investigator, coordinator); each
 checks the patient's site. A refused save is 422 with ``EDIT_CHECK_FAILED`` or
 ``CONFIRMATION_REQUIRED`` and every finding in ``error.problems``.
 """
@@ -18,7 +19,13 @@ from trialdesk.clinical.timeutil import format_local
 from trialdesk.errors import InputRejected
 from trialdesk.web.api.auth import permission, require_site
 from trialdesk.web.casebook.models import Deviation, FormRecord
-from trialdesk.web.casebook.services import MSC_DAYS, casebook, is_lab_form, save_form
+from trialdesk.web.casebook.services import (
+    MSC_DAYS,
+    casebook,
+    is_lab_form,
+    mark_form_entered_in_error,
+    save_form,
+)
 from trialdesk.web.core.protocol_access import current_protocol
 from trialdesk.web.randomization.models import Allocation
 
@@ -46,6 +53,12 @@ class FormRecordOut(Schema):
     entered_by: str
     created_at: Any
     updated_at: Any
+    entered_in_error: bool
+    entered_in_error_reason: str
+
+
+class EnteredInErrorIn(Schema):
+    reason: str = Field(description="why the form was entered in error (required)")
 
 
 class SaveResult(FormRecordOut):
@@ -64,6 +77,8 @@ class CasebookOut(Schema):
     schedule: dict[str, Any]
     sofa_by_day: dict[str, Any]
     records: list[FormRecordOut]
+    entered_in_error: list[FormRecordOut] = Field(
+        description="forms marked entered in error: kept, left out of everything else")
     deviations: list[dict[str, Any]]
 
 
@@ -79,7 +94,8 @@ def record_out(record: FormRecord) -> dict[str, Any]:
             "form_id": record.form_id, "day": record.day, "data": record.data,
             "derived": record.derived, "confirmed_warnings": record.confirmed_warnings,
             "entered_by": record.entered_by.get_username(), "created_at": record.created_at,
-            "updated_at": record.updated_at}
+            "updated_at": record.updated_at, "entered_in_error": record.entered_in_error,
+            "entered_in_error_reason": record.entered_in_error_reason}
 
 
 def deviation_out(d: Deviation) -> dict[str, Any]:
@@ -112,7 +128,8 @@ def detail(request: HttpRequest, subject_id: str):
             "death_date": book.death_date.isoformat() if book.death_date else None,
             "schedule": book.schedule.to_dict(),
             "sofa_by_day": {str(day): s for day, s in sorted(book.sofa_by_day.items())},
-            "records": [record_out(r) for r in records],
+            "records": [record_out(r) for r in records if not r.entered_in_error],
+            "entered_in_error": [record_out(r) for r in records if r.entered_in_error],
             "deviations": [deviation_out(d) for d in book.deviations]}
 
 
@@ -150,3 +167,18 @@ def save_msc(request: HttpRequest, subject_id: str, form_id: str, payload: FormS
         raise InputRejected(f"'{form_id}' is not an MSC form; use msc_product or "
                             "msc_infusion.", field="form_id")
     return _save(request, allocation, form_id, MSC_DAYS[form_id], payload)
+
+
+@router.post("/{subject_id}/forms/{form_id}/{day}/entered-in-error",
+             **permission("casebook.edit"), response=FormRecordOut,
+             url_name="casebook_form_entered_in_error",
+             operation_id="casebook_form_entered_in_error",
+             summary="Mark a saved form entered in error (reason required; kept, audited)")
+def form_entered_in_error(request: HttpRequest, subject_id: str, form_id: str, day: str,
+                          payload: EnteredInErrorIn):
+    """Any form, the MSC ones included (day ``once`` for the product, ``0`` for the
+    infusion); the slot can then be saved again."""
+    allocation = _allocation(request, subject_id)
+    return record_out(mark_form_entered_in_error(
+        current_protocol(), allocation, form_id, _day(day), request.auth,
+        reason=payload.reason))

@@ -13,11 +13,17 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from trialdesk.web.audit.entered_in_error import EnteredInError
 from trialdesk.web.randomization.models import Allocation
 
 
-class FormRecord(models.Model):
-    """One form of one patient for one study day (``day`` None: a once-per-patient form)."""
+class FormRecord(EnteredInError):
+    """One form of one patient for one study day (``day`` None: a once-per-patient form).
+
+    A form marked ``entered_in_error`` is kept but leaves the schedule, the SOFA row, the
+    checks and the export; the slot can then be entered again (the uniqueness of a form
+    per day holds among the records in use).
+    """
 
     allocation = models.ForeignKey(Allocation, on_delete=models.PROTECT,
                                    related_name="form_records")
@@ -38,10 +44,12 @@ class FormRecord(models.Model):
         ordering = ["allocation", "day", "form_id"]
         constraints = [
             models.UniqueConstraint(fields=["allocation", "form_id", "day"],
-                                    name="one_form_per_day"),
+                                    condition=models.Q(entered_in_error=False),
+                                    name="one_form_per_day_in_use"),
             models.UniqueConstraint(fields=["allocation", "form_id"],
-                                    condition=models.Q(day__isnull=True),
-                                    name="one_unscheduled_form"),
+                                    condition=models.Q(day__isnull=True,
+                                                       entered_in_error=False),
+                                    name="one_unscheduled_form_in_use"),
         ]
 
     def __str__(self) -> str:
@@ -50,7 +58,8 @@ class FormRecord(models.Model):
 
     def signed_content(self) -> dict:
         """What a signature or source-data verification covers: the data as entered."""
-        return {"form_id": self.form_id, "day": self.day, "data": self.data,
+        retired = {"entered_in_error": True} if self.entered_in_error else {}
+        return {**retired, "form_id": self.form_id, "day": self.day, "data": self.data,
                 "confirmed_warnings": self.confirmed_warnings}
 
 

@@ -6,7 +6,8 @@ these same functions.
 
 Saving a form (:func:`save_form`)
 ---------------------------------
-1. The patient's data must not be locked (``trialdesk.web.datamgmt.locks``).
+1. The patient's data must not be locked (``trialdesk.web.datamgmt.locks``): the save
+   takes the lock rows in its transaction, so a lock set meanwhile waits for it.
 2. The edit checks run on the data as entered. Hard errors refuse the save with
    :class:`~trialdesk.errors.EditCheckFailed` listing *every* finding; unconfirmed soft
    warnings refuse it with :class:`~trialdesk.errors.ConfirmationRequired`. A refused
@@ -15,6 +16,10 @@ Saving a form (:func:`save_form`)
    audit row's change reason. Resending identical data changes nothing.
 4. What the core computes (SOFA, bundles, dose, release) is stored in ``derived``;
    protocol deviations are re-detected after every MSC form.
+
+Forms marked entered in error (:func:`mark_form_entered_in_error`) are kept but left out
+of everything here: the schedule, SOFA per day, the edit checks' context, the MSC records
+and deviations. Their slot can be entered again as a new record.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from trialdesk.errors import ConfirmationRequired, EditCheckFailed, InputRejecte
 from trialdesk.intervention.deviations import detect_deviations, dose_given
 from trialdesk.intervention.release import check_release, time_value
 from trialdesk.protocol import Protocol
+from trialdesk.web.audit.entered_in_error import clean_reason, mark
 from trialdesk.web.casebook.models import Deviation, DeviationStatus, FormRecord
 from trialdesk.web.randomization.models import Allocation
 
@@ -45,15 +51,16 @@ MSC_DAYS: dict[str, int | None] = {"msc_product": None, "msc_infusion": 0}
 
 def msc_records(allocation: Allocation) -> dict[str, FormRecord]:
     """The patient's saved MSC product and infusion records, by form id."""
-    rows = allocation.form_records.filter(form_id__in=MSC_FORMS)
+    rows = allocation.form_records.active().filter(form_id__in=MSC_FORMS)
     return {r.form_id: r for r in rows if r.day == MSC_DAYS[r.form_id]}
 
 
-def _assert_unlocked(allocation: Allocation) -> None:
-    """The data manager's lock (patient or trial) stops every change to the casebook."""
-    from trialdesk.web.datamgmt.locks import assert_unlocked
+def _hold_unlocked(allocation: Allocation) -> None:
+    """The data manager's lock (patient or trial) stops every change to the casebook;
+    called inside the saving transaction, it holds the lock rows until the commit."""
+    from trialdesk.web.datamgmt.locks import hold_unlocked
 
-    assert_unlocked(allocation)
+    hold_unlocked(allocation)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -79,7 +86,7 @@ def death_date(records: Iterable[FormRecord]) -> dt.date | None:
 def visit_context(allocation: Allocation, *, now: dt.datetime | None = None,
                   exclude: tuple[str, int | None] | None = None) -> VisitContext:
     """The subject facts the edit checks need; ``exclude`` = the form being edited."""
-    others = [r for r in allocation.form_records.all() if (r.form_id, r.day) != exclude]
+    others = [r for r in allocation.form_records.active() if (r.form_id, r.day) != exclude]
     return VisitContext(
         randomized_at=allocation.randomized_at, timezone=allocation.site.timezone,
         arm=allocation.arm, now=now or utcnow(), onset_at=allocation.screening.onset_utc,
@@ -103,7 +110,7 @@ class Casebook:
 
 def casebook(protocol: Protocol, allocation: Allocation, *,
              now: dt.datetime | None = None) -> Casebook:
-    records = list(allocation.form_records.all())
+    records = list(allocation.form_records.active())
     by_key = {(r.form_id, r.day): r for r in records}
     died = death_date(records)
     today = (now or utcnow()).astimezone(site_zone(allocation.site.timezone)).date()
@@ -165,8 +172,8 @@ def save_form(protocol: Protocol, allocation: Allocation, form_id: str, day: int
     now = now or utcnow()
     confirmed_keys = set(confirm)
     with transaction.atomic():
-        _assert_unlocked(allocation)
-        existing = (FormRecord.objects.select_for_update()
+        _hold_unlocked(allocation)
+        existing = (FormRecord.objects.select_for_update().active()
                     .filter(allocation=allocation, form_id=form_id, day=day).first())
         if existing is not None and existing.data == dict(data):
             # a resent save (a retried request): nothing changes, nothing is re-asked
@@ -262,16 +269,46 @@ def acknowledge_deviation(deviation: Deviation, user: Any, *, comment: str = "",
     if deviation.status != DeviationStatus.OPEN:
         raise InputRejected(f"This deviation is {deviation.get_status_display().lower()}; "
                             "only an open deviation can be acknowledged.", field="deviation")
-    _assert_unlocked(deviation.allocation)
-    deviation.status = DeviationStatus.ACKNOWLEDGED
-    deviation.acknowledged_by = user
-    deviation.acknowledged_at = now or utcnow()
-    deviation.comment = (comment or "").strip()
-    deviation._history_user = user
-    deviation._change_reason = "acknowledged" + (f": {deviation.comment}"
-                                                 if deviation.comment else "")
-    deviation.save()
+    with transaction.atomic():
+        _hold_unlocked(deviation.allocation)
+        deviation.status = DeviationStatus.ACKNOWLEDGED
+        deviation.acknowledged_by = user
+        deviation.acknowledged_at = now or utcnow()
+        deviation.comment = (comment or "").strip()
+        deviation._history_user = user
+        deviation._change_reason = "acknowledged" + (f": {deviation.comment}"
+                                                     if deviation.comment else "")
+        deviation.save()
     return deviation
+
+
+# --- entered in error -----------------------------------------------------------------------
+
+
+def mark_form_entered_in_error(protocol: Protocol, allocation: Allocation, form_id: str,
+                               day: int | None, user: Any, *, reason: str,
+                               now: dt.datetime | None = None) -> FormRecord:
+    """Retire the patient's form in use for (``form_id``, ``day``), entered by mistake.
+
+    Kept with its history (the reason is the audit row's reason); it leaves the schedule,
+    SOFA, the checks and the export, and the slot can be entered again. Refused under a
+    lock. Deviations are re-detected when an MSC form is retired.
+    """
+    form_definition(form_id)  # unknown form → InputRejected
+    why = clean_reason(reason, "form")
+    with transaction.atomic():
+        _hold_unlocked(allocation)
+        record = (FormRecord.objects.select_for_update().active()
+                  .filter(allocation=allocation, form_id=form_id, day=day).first())
+        if record is None:
+            when = "" if day is None else f" for day {day}"
+            raise InputRejected(f"No {form_id} form{when} is saved for "
+                                f"{allocation.subject_id}: nothing to mark entered in error.",
+                                field="form_id")
+        mark(record, user, why)
+        if form_id in MSC_FORMS:
+            sync_deviations(protocol, allocation, user=user, now=now)
+    return record
 
 
 def is_lab_form(form_id: str) -> bool:

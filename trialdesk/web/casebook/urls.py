@@ -10,6 +10,8 @@ urlpatterns = [
     path("sofa/live", views.live_sofa, name="live_sofa"),
     path("<str:subject_id>/", views.detail, name="detail"),
     path("<str:subject_id>/forms/<str:form_id>/<str:day>/", views.form_entry, name="form"),
+    path("<str:subject_id>/forms/<str:form_id>/<str:day>/entered-in-error/",
+         views.entered_in_error, name="entered_in_error"),
     path("<str:subject_id>/msc/product/", views.msc_product, name="msc_product"),
     path("<str:subject_id>/msc/infusion/", views.msc_infusion, name="msc_infusion"),
     path("<str:subject_id>/deviations/acknowledge", views.acknowledge, name="acknowledge"),

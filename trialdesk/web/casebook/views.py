@@ -15,7 +15,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from trialdesk.clinical.timeutil import format_local, parse_aware, site_zone, utcnow
 from trialdesk.crf.checks import sofa_for
-from trialdesk.crf.forms import FORMS, SOFA, FieldKind, FormDefinition, parse_entry
+from trialdesk.crf.forms import (
+    FORMS,
+    SOFA,
+    FieldKind,
+    FormDefinition,
+    display_unit,
+    parse_entry,
+)
 from trialdesk.crf.schedule import SlotStatus, day_date, is_unscheduled
 from trialdesk.errors import EditCheckFailed, TrialError
 from trialdesk.web.accounts.permissions import check_site, has_permission, requires, sites_for
@@ -26,6 +33,7 @@ from trialdesk.web.casebook.services import (
     acknowledge_deviation,
     casebook,
     is_lab_form,
+    mark_form_entered_in_error,
     save_form,
 )
 from trialdesk.web.core.protocol_access import current_protocol
@@ -93,10 +101,18 @@ def detail(request: HttpRequest, subject_id: str) -> HttpResponse:
     sofa_row = [book.sofa_by_day.get(day) for day in book.schedule.days]
     records = sorted(book.records.values(), key=lambda r: (r.day is None, r.day or 0,
                                                            r.form_id))
+    retired = allocation.form_records.entered_in_error().select_related("entered_by")
+    show_in_error = request.GET.get("show") == SHOW_IN_ERROR
+    if show_in_error:  # the 'show entered in error' view: the retired forms instead
+        records = sorted(retired, key=lambda r: (r.day is None, r.day or 0, r.form_id,
+                                                 r.pk))
+    recorded = [{"r": r, "label": FORMS[r.form_id].label if r.form_id in FORMS else r.form_id,
+                 "values": recorded_values(r.form_id, r.data, site.timezone)}
+                for r in records]
     onset = allocation.screening.onset_utc
     return render(request, "casebook/detail.html", {
         "a": allocation, "book": book, "grid": grid, "days": book.schedule.days,
-        "sofa_row": sofa_row, "unscheduled": unscheduled, "records": records,
+        "sofa_row": sofa_row, "unscheduled": unscheduled, "records": recorded,
         "arm": protocol.arm(allocation.arm) if allocation.arm in protocol.arm_ids else None,
         "randomized_local": format_local(allocation.randomized_at, site.timezone),
         "onset_local": format_local(onset, site.timezone) if onset else None,
@@ -104,7 +120,47 @@ def detail(request: HttpRequest, subject_id: str) -> HttpResponse:
         "can_ack": has_permission(request.user, "deviation.acknowledge", site),
         "can_view_deviations": has_permission(request.user, "deviation.view", site),
         "can_review": has_permission(request.user, "query.view", site),
+        "show_in_error": show_in_error, "in_error_count": len(retired),
     })
+
+
+#: query string of the casebook page that lists the forms entered in error
+SHOW_IN_ERROR = "entered_in_error"
+
+
+def recorded_values(form_id: str, data: dict[str, Any], zone: str) -> list[dict[str, str]]:
+    """A saved form as a person reads it: label, value with its unit, times in site time.
+
+    Numbers carry the field's canonical unit (or the unit they were entered in); choices
+    show their label; date-times show the site's clock with its offset. Keys the form does
+    not define (older data) are shown as stored, under their id.
+    """
+    definition = FORMS.get(form_id)
+    known = {f.id: f for f in definition.fields} if definition else {}
+    rows = []
+    for key, value in data.items():
+        f = known.get(key)
+        if f is None:
+            rows.append({"id": key, "label": key, "value": str(value)})
+            continue
+        if isinstance(value, dict) and "value" in value:
+            text = f"{_number_text(value['value'])} {display_unit(value.get('unit'))}"
+        elif f.kind in (FieldKind.NUMBER, FieldKind.INTEGER) and not isinstance(value, str):
+            text = f"{_number_text(value)} {f.unit_display}"
+        elif f.kind is FieldKind.DATETIME:
+            try:
+                text = format_local(parse_aware(value, field=key), zone)
+            except TrialError:
+                text = str(value)
+        elif f.kind is FieldKind.CHOICE:
+            text = dict(f.choices).get(value, str(value))
+        elif f.kind is FieldKind.BOOLEAN:
+            text = "yes" if value else "no"
+        else:
+            text = str(value)
+        rows.append({"id": key, "label": f.label, "value": text.strip()})
+    order = list(known)
+    return sorted(rows, key=lambda r: order.index(r["id"]) if r["id"] in order else len(order))
 
 
 def _form_href(allocation: Allocation, form_id: str, day: int | None) -> str:
@@ -177,8 +233,8 @@ def _form_page(request: HttpRequest, allocation: Allocation, form_id: str, day: 
     if definition is None:
         raise Http404(f"No form '{form_id}'.")
     zone = allocation.site.timezone
-    record = FormRecord.objects.filter(allocation=allocation, form_id=form_id,
-                                       day=day).first()
+    record = FormRecord.objects.active().filter(allocation=allocation, form_id=form_id,
+                                                day=day).first()
     problems: list[dict[str, Any]] = []
     error: TrialError | None = None
     status = 200
@@ -220,6 +276,9 @@ def _form_page(request: HttpRequest, allocation: Allocation, form_id: str, day: 
         "spec": protocol.intervention,
         "deadline_local": _deadline_local(allocation, protocol),
         "can_review": has_permission(request.user, "query.view", allocation.site),
+        "in_error_url": reverse("casebook:entered_in_error", args=[
+            allocation.subject_id, form_id, _day_url(day)]) if record is not None
+        and has_permission(request.user, "casebook.edit", allocation.site) else None,
     }, status=status)
 
 
@@ -280,6 +339,28 @@ def live_sofa(request: HttpRequest) -> HttpResponse:
     return render(request, "casebook/_sofa_live.html", {"result": result, "error": error})
 
 
+@requires("casebook.edit")
+@require_POST
+def entered_in_error(request: HttpRequest, subject_id: str, form_id: str,
+                     day: str) -> HttpResponse:
+    """Mark the saved form entered in error (reason required); refused under a lock.
+
+    Investigators and coordinators do it for every form, the lab's MSC forms included.
+    """
+    allocation = _allocation(request, subject_id, "casebook.edit")
+    study_day = _day_param(day)
+    try:
+        record = mark_form_entered_in_error(current_protocol(), allocation, form_id,
+                                            study_day, request.user,
+                                            reason=request.POST.get("reason", ""))
+    except TrialError as exc:
+        messages.error(request, f"{exc.code}: {exc.message}")
+    else:
+        messages.success(request, f"{record} marked entered in error; it is kept in the "
+                         "audit trail and under 'entered in error'.")
+    return redirect("casebook:detail", subject_id=subject_id)
+
+
 # --- the lab and the deviations -------------------------------------------------------------
 
 
@@ -292,7 +373,7 @@ def lab(request: HttpRequest) -> HttpResponse:
     allocations = (Allocation.objects.select_related("site", "screening")
                    .filter(site__in=sites_for(request.user, "msc.record"), arm=spec.arm)
                    .order_by("-randomized_at"))
-    records = {(r.allocation_id, r.form_id): r for r in FormRecord.objects.filter(
+    records = {(r.allocation_id, r.form_id): r for r in FormRecord.objects.active().filter(
         allocation__in=allocations, form_id__in=MSC_FORMS) if r.day == MSC_DAYS[r.form_id]}
     now = utcnow()
     rows = []

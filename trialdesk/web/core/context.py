@@ -18,20 +18,23 @@ class _May:
     """``{% if may.report_open %}``: whether the user holds the action's permission.
 
     The key is the action with its first dot written as an underscore (templates cannot
-    look up dotted keys); each answer is computed on first use and cached per request.
+    look up dotted keys). The user's roles are read once per request, on first use; an
+    unknown action answers False.
     """
 
     def __init__(self, user):
         self._user = user
-        self._cache: dict[str, bool] = {}
+        self._roles = None  # the user's roles (at any site), read once per request
 
     def __getitem__(self, key: str) -> bool:
-        from trialdesk.web.accounts.permissions import PERMISSIONS, has_permission
+        from trialdesk.web.accounts.permissions import PERMISSIONS, roles_of
 
-        if key not in self._cache:
-            action = key.replace("_", ".", 1)
-            self._cache[key] = action in PERMISSIONS and has_permission(self._user, action)
-        return self._cache[key]
+        action = key.replace("_", ".", 1)
+        if action not in PERMISSIONS:
+            return False
+        if self._roles is None:
+            self._roles = roles_of(self._user)
+        return bool(self._roles & PERMISSIONS[action])
 
 
 def permissions(request):

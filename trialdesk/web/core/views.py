@@ -24,7 +24,7 @@ def home(request: HttpRequest) -> HttpResponse:
     p = current_protocol()
     ratio = ":".join(str(p.randomization.ratio[a]) for a in p.arm_ids)
     return render(request, "core/home.html", {
-        "p": p, "ratio": ratio, "schedule": p.schedule_by_day(),
+        "p": p, "ratio": ratio, "schedule": _schedule_labels(p),
     })
 
 
@@ -95,3 +95,10 @@ def dose_calculator(request: HttpRequest) -> HttpResponse:
     return render(request, "core/dose.html",
                   {"form": form, "result": result, "error": error, "spec": p.intervention},
                   status=status)
+
+
+def _schedule_labels(p) -> dict[int, tuple[str, ...]]:
+    """Day → the labels (not ids) of the forms due that day, as the protocol names them."""
+    labels = {a.form: a.label for a in p.schedule.assessments}
+    return {day: tuple(labels.get(f, f) for f in forms)
+            for day, forms in p.schedule_by_day().items()}

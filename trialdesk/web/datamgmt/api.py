@@ -96,3 +96,12 @@ def query_close(request: HttpRequest, query_id: int, payload: QueryStep):
 def query_reopen(request: HttpRequest, query_id: int, payload: QueryStep):
     return _query(services.reopen_query(_get(request, query_id), request.auth,
                                         text=payload.text))
+
+
+@router.post("/queries/{query_id}/withdraw", **permission("query.close"), response=dict,
+             url_name="query_withdraw", operation_id="query_withdraw",
+             summary="Withdraw an open query raised in error, with why (final; data "
+                     "manager, monitor)")
+def query_withdraw(request: HttpRequest, query_id: int, payload: QueryStep):
+    return _query(services.withdraw_query(_get(request, query_id), request.auth,
+                                          text=payload.text))

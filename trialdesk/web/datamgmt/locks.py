@@ -1,8 +1,17 @@
 """Locks per patient and per trial: locked data cannot change without an audited unlock.
 
-Every service that changes a patient's data calls :func:`assert_unlocked` first (the
-casebook's form saves, adverse events, query answers). Locking and unlocking need a
-reason, are done by the data manager, and are kept in the history of :class:`DataLock`.
+Every service that changes a patient's data calls :func:`hold_unlocked` inside its
+saving transaction (the casebook's form saves, adverse events, query answers, marks of
+entered in error). It takes the trial's and the patient's :class:`DataLock` rows
+``SELECT … FOR UPDATE`` (creating them, unlocked, when they do not exist yet) and
+refuses when either is locked. :func:`set_lock` takes the same row FOR UPDATE, so a
+save and a lock serialize: a save that began first completes and the lock follows it;
+a save that comes after the lock is refused. (On SQLite, where FOR UPDATE does not
+exist, write transactions begin IMMEDIATE and serialize the same way.)
+:func:`assert_unlocked` is the plain read, for a check outside a transaction.
+
+Locking and unlocking need a reason, are done by the data manager, and are kept in the
+history of :class:`DataLock`.
 """
 
 from __future__ import annotations
@@ -49,8 +58,52 @@ def lock_state(allocation: Allocation | None) -> LockState:
 
 
 def assert_unlocked(allocation: Allocation) -> None:
-    """Raise :class:`RecordLocked` when the patient's data or the whole trial is locked."""
-    state = lock_state(allocation)
+    """Raise :class:`RecordLocked` when the patient's data or the whole trial is locked.
+
+    A plain read: a lock set a moment later is not seen. Saves use :func:`hold_unlocked`.
+    """
+    _refuse_if_locked(lock_state(allocation), allocation)
+
+
+def _ensure_rows(keys: dict[str, Allocation | None]) -> None:
+    """Create the missing lock rows, unlocked, without history (they record no event).
+
+    ``ignore_conflicts``: a row another transaction is inserting at the same moment is
+    left to it (PostgreSQL waits for that transaction, then skips the row).
+    """
+    missing = set(keys) - set(DataLock.objects.filter(scope_key__in=keys)
+                              .values_list("scope_key", flat=True))
+    if missing:
+        DataLock.objects.bulk_create(
+            [DataLock(scope_key=k, allocation=keys[k], locked=False, reason="")
+             for k in sorted(missing)], ignore_conflicts=True)
+
+
+def _held_rows(keys: dict[str, Allocation | None]) -> dict[str, DataLock]:
+    """The lock rows of ``keys``, taken FOR UPDATE (always in scope-key order, so two
+    transactions never wait for each other in a cycle)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lock rows are held only inside the saving transaction: call "
+                           "this within transaction.atomic()")
+    _ensure_rows(keys)
+    rows = DataLock.objects.select_for_update().filter(scope_key__in=keys).order_by(
+        "scope_key")
+    return {row.scope_key: row for row in rows}
+
+
+def hold_unlocked(allocation: Allocation) -> LockState:
+    """Inside a saving transaction: take the trial's and the patient's lock rows FOR
+    UPDATE until the transaction ends, and raise :class:`RecordLocked` if either is
+    locked. A concurrent :func:`set_lock` waits for the save, or the save for it."""
+    rows = _held_rows({TRIAL_SCOPE: None, _scope_key(allocation): allocation})
+    trial, patient = rows[TRIAL_SCOPE], rows[_scope_key(allocation)]
+    reason = trial.reason if trial.locked else patient.reason if patient.locked else ""
+    state = LockState(trial.locked, patient.locked, reason)
+    _refuse_if_locked(state, allocation)
+    return state
+
+
+def _refuse_if_locked(state: LockState, allocation: Allocation) -> None:
     if state.trial_locked:
         raise RecordLocked(
             f"The trial database is locked ({state.reason}): no data can be changed. "
@@ -72,13 +125,11 @@ def set_lock(allocation: Allocation | None, user: Any, *, locked: bool,
                             field="reason")
     key = _scope_key(allocation)
     with transaction.atomic():
-        row = DataLock.objects.select_for_update().filter(scope_key=key).first()
-        if (row.locked if row is not None else False) == locked:
+        row = _held_rows({key: allocation})[key]
+        if row.locked == locked:  # the refusal rolls back a row just created
             scope = "The trial" if allocation is None else allocation.subject_id
             raise InputRejected(f"{scope} is already {'locked' if locked else 'unlocked'}.",
                                 field="locked")
-        if row is None:
-            row = DataLock(scope_key=key, allocation=allocation)
         row.locked = locked
         row.reason = reason
         row.changed_by = user

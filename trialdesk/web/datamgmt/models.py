@@ -23,7 +23,9 @@ class DataLock(models.Model):
 
     One row per patient and one trial-wide row (``allocation`` empty); locking and
     unlocking update the row, so the history is the audited sequence of locks, each
-    with its reason.
+    with its reason. Every save takes the trial's and the patient's rows FOR UPDATE in
+    its transaction (:func:`trialdesk.web.datamgmt.locks.hold_unlocked`), so the rows
+    are created on demand, unlocked and without history, when first needed.
     """
 
     scope_key = models.CharField(max_length=40, unique=True,
@@ -33,9 +35,11 @@ class DataLock(models.Model):
                                       help_text="empty = the trial-wide lock")
     locked = models.BooleanField(default=False)
     reason = models.CharField(max_length=300)
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                   related_name="+")
-    changed_at = models.DateTimeField(help_text="UTC")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+",
+                                   help_text="empty: never locked (a row created for a save "
+                                             "to hold; see locks.hold_unlocked)")
+    changed_at = models.DateTimeField(null=True, blank=True, help_text="UTC")
     history = HistoricalRecords()
 
     def __str__(self) -> str:
@@ -82,7 +86,8 @@ class QueryMessage(models.Model):
     """One step of a query's thread: the question, an answer, a closing or reopening note."""
 
     query = models.ForeignKey(Query, on_delete=models.PROTECT, related_name="messages")
-    action = models.CharField(max_length=10, help_text="raise, answer, close or reopen")
+    action = models.CharField(max_length=10,
+                              help_text="raise, answer, close, reopen or withdraw")
     text = models.TextField()
     state_after = models.CharField(max_length=20)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,

@@ -2,13 +2,14 @@
 
 Permissions are checked by the callers (pages, API) with ``check_site``; these services
 enforce the workflow (the query state machine of the domain core), the lock, the
-password re-entry for signatures, and record who did what, when, and why.
+password re-entry for signatures (wrong passwords count toward the login lockout), and
+record who did what, when, and why.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models, transaction
@@ -22,7 +23,9 @@ from trialdesk.datamanagement.queries import (
 )
 from trialdesk.datamanagement.signatures import SignatureMeaning, signature_valid
 from trialdesk.errors import InputRejected, SignatureRefused
-from trialdesk.web.datamgmt.locks import assert_unlocked
+from trialdesk.web.accounts.models import AccessEvent
+from trialdesk.web.accounts.services import clear_failures, lockout_until, record_failure
+from trialdesk.web.datamgmt.locks import hold_unlocked
 from trialdesk.web.datamgmt.models import (
     Query,
     QueryMessage,
@@ -77,9 +80,11 @@ def _message(query: Query, user: Any, action: str, text: str, now: datetime) -> 
 
 
 def _step(query: Query, user: Any, action: QueryAction, actor: QueryActor, text: str,
-          now: datetime | None) -> Query:
+          now: datetime | None, *, needs_unlocked: bool = False) -> Query:
     now = now or utcnow()
     with transaction.atomic():
+        if needs_unlocked:
+            hold_unlocked(query.allocation)
         query = Query.objects.select_for_update().get(pk=query.pk)
         query.state = next_state(query.state, action, actor, message=text).value
         query.updated_at = now
@@ -92,8 +97,8 @@ def _step(query: Query, user: Any, action: QueryAction, actor: QueryActor, text:
 
 def answer_query(query: Query, user: Any, *, text: str, now: datetime | None = None) -> Query:
     """The site answers an open or reopened query (refused when the patient is locked)."""
-    assert_unlocked(query.allocation)
-    return _step(query, user, QueryAction.ANSWER, QueryActor.SITE, text, now)
+    return _step(query, user, QueryAction.ANSWER, QueryActor.SITE, text, now,
+                 needs_unlocked=True)
 
 
 def close_query(query: Query, user: Any, *, text: str, now: datetime | None = None) -> Query:
@@ -104,6 +109,15 @@ def close_query(query: Query, user: Any, *, text: str, now: datetime | None = No
 def reopen_query(query: Query, user: Any, *, text: str, now: datetime | None = None) -> Query:
     """The data manager or monitor reopens an answered or closed query."""
     return _step(query, user, QueryAction.REOPEN, QueryActor.REVIEWER, text, now)
+
+
+def withdraw_query(query: Query, user: Any, *, text: str,
+                   now: datetime | None = None) -> Query:
+    """The data manager or monitor withdraws an open query raised in error (``text``: why).
+
+    Final: the query stays with its thread, but nobody answers, closes or reopens it.
+    """
+    return _step(query, user, QueryAction.WITHDRAW, QueryActor.REVIEWER, text, now)
 
 
 def queries_on(target: models.Model) -> models.QuerySet[Query]:
@@ -167,13 +181,17 @@ def printed_name(user: Any) -> str:
 
 
 def sign(target: models.Model, user: Any, *, password: str, meaning: str,
-         now: datetime | None = None) -> Signature:
+         now: datetime | None = None, ip: str | None = None) -> Signature:
     """Sign a record, or a whole casebook when ``target`` is the patient's Allocation.
 
     The signer re-enters the password (21 CFR 11.200: both components at each signing
     here); a wrong password is refused with :class:`SignatureRefused` and the attempt is
-    kept (:class:`SignatureRefusal`). The signature records the printed name, the UTC
-    time, the meaning and the digest of the content signed (11.50, 11.70).
+    kept (:class:`SignatureRefusal`). Wrong passwords count toward the login lockout
+    (11.300(d)): at the threshold the account is locked as after failed logins, and
+    while it is locked every signature is refused, even with the right password. A
+    correct password resets the count, as a login does. The signature records the
+    printed name, the UTC time, the meaning and the digest of the content signed
+    (11.50, 11.70).
     """
     now = now or utcnow()
     scope = SignatureScope.CASEBOOK if isinstance(target, Allocation) else SignatureScope.RECORD
@@ -185,15 +203,29 @@ def sign(target: models.Model, user: Any, *, password: str, meaning: str,
                                field="meaning") from None
     ct = content_type_of(target)
     allocation = allocation_of(target)
-    if not password or not user.check_password(password):
+    username = user.get_username()
+
+    def refuse(reason: str) -> None:
         refusal = SignatureRefusal(user=user, allocation=allocation, content_type=ct,
-                                   object_id=target.pk, scope=scope.value,
-                                   reason="wrong password", at=now)
+                                   object_id=target.pk, scope=scope.value, reason=reason,
+                                   at=now)
         refusal._history_user = user
-        refusal._change_reason = "signature refused: wrong password"
+        refusal._change_reason = f"signature refused: {reason}"
         refusal.save()
+
+    until = lockout_until(username)
+    if until is not None:
+        refuse("account locked")
+        raise SignatureRefused("Not signed: " + _locked_message(until), field="password")
+    if not password or not user.check_password(password):
+        refuse("wrong password")
+        until = record_failure(username, ip, kind=AccessEvent.Kind.SIGNATURE_FAILED)
+        if until is not None:
+            raise SignatureRefused("The password is not correct, too many times: not "
+                                   "signed, and " + _locked_message(until), field="password")
         raise SignatureRefused("The password is not correct: the record was not signed. "
                                "Re-enter your own password to sign.", field="password")
+    clear_failures(username)
     with transaction.atomic():
         signature = Signature(allocation=allocation, content_type=ct, object_id=target.pk,
                               scope=scope.value, signer=user, printed_name=printed_name(user),
@@ -202,6 +234,12 @@ def sign(target: models.Model, user: Any, *, password: str, meaning: str,
         signature._change_reason = f"signed ({meaning_.value})"
         signature.save()
     return signature
+
+
+def _locked_message(until: datetime) -> str:
+    return (f"the account is locked after repeated wrong passwords until "
+            f"{until.astimezone(UTC):%H:%M} UTC. Try again then, or ask the trial "
+            "administrator to unlock it.")
 
 
 @dataclass(frozen=True)

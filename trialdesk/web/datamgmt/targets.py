@@ -95,10 +95,15 @@ def digest_of(obj: models.Model) -> str:
 
 
 def casebook_records(allocation: Allocation) -> list[models.Model]:
-    """Every record of the patient's casebook (adverse events, forms), in a stable order."""
+    """Every record of the patient's casebook (adverse events, forms) in use, in a stable
+    order. Records entered in error are not part of it, so marking one invalidates a
+    casebook signature, as a new or changed record does."""
     records: list[models.Model] = []
     for model in casebook_models():
-        records += list(model._default_manager.filter(allocation=allocation).order_by("pk"))
+        rows = model._default_manager.filter(allocation=allocation)
+        if any(f.name == "entered_in_error" for f in model._meta.concrete_fields):
+            rows = rows.filter(entered_in_error=False)
+        records += list(rows.order_by("pk"))
     return records
 
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("query/<int:query_id>/answer/", views.answer, name="answer"),
     path("query/<int:query_id>/close/", views.close, name="close"),
     path("query/<int:query_id>/reopen/", views.reopen, name="reopen"),
+    path("query/<int:query_id>/withdraw/", views.withdraw, name="withdraw"),
     path("record/<str:target>/<int:object_id>/", views.record, name="record"),
     path("record/<str:target>/<int:object_id>/query/", views.raise_query, name="raise_query"),
     path("record/<str:target>/<int:object_id>/sdv/", views.sdv, name="sdv"),

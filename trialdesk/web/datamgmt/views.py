@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.contenttypes.prefetch import GenericPrefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from trialdesk.datamanagement.signatures import SignatureMeaning
 from trialdesk.errors import TrialError
 from trialdesk.web.accounts.permissions import check_site, has_permission, requires, sites_for
+from trialdesk.web.accounts.services import lockout_until, record_logout
 from trialdesk.web.datamgmt import locks, services
 from trialdesk.web.datamgmt.models import DataLock, Query
 from trialdesk.web.datamgmt.targets import (
@@ -149,6 +151,18 @@ def reopen(request: HttpRequest, query_id: int) -> HttpResponse:
     return _back(query)
 
 
+@requires("query.close")
+@require_POST
+def withdraw(request: HttpRequest, query_id: int) -> HttpResponse:
+    """Withdraw an open query raised in error (final), with the reason."""
+    query = _query(request, query_id, "query.close")
+    try:
+        services.withdraw_query(query, request.user, text=request.POST.get("text", ""))
+    except TrialError as exc:
+        _fail(request, exc)
+    return _back(query)
+
+
 @requires("sdv.mark")
 @require_POST
 def sdv(request: HttpRequest, target: str, object_id: int) -> HttpResponse:
@@ -163,19 +177,26 @@ def sdv(request: HttpRequest, target: str, object_id: int) -> HttpResponse:
 
 def _sign(request: HttpRequest, obj, back) -> HttpResponse:
     error = None
+    printed_name = services.printed_name(request.user)  # before a lockout ends the session
     if request.method == "POST":
         try:
             services.sign(obj, request.user, password=request.POST.get("password", ""),
-                          meaning=request.POST.get("meaning", ""))
+                          meaning=request.POST.get("meaning", ""),
+                          ip=request.META.get("REMOTE_ADDR"))
         except TrialError as exc:
             error = exc
+            username = request.user.get_username()
+            if lockout_until(username) is not None:
+                # locked as after failed logins: this session ends too (21 CFR 11.300(d))
+                record_logout(username, request.META.get("REMOTE_ADDR"))
+                logout(request)
         else:
             messages.success(request, "Signed.")
             return back
     return render(request, "datamgmt/sign.html", {
         "obj": obj, "a": allocation_of(obj), "error": error,
-        "casebook": isinstance(obj, Allocation), "printed_name": services.printed_name(
-            request.user), "meanings": list(SignatureMeaning),
+        "casebook": isinstance(obj, Allocation), "printed_name": printed_name,
+        "meanings": list(SignatureMeaning),
         "signatures": services.signatures_of(obj)}, status=422 if error else 200)
 
 

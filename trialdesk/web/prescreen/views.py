@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from trialdesk.clinical.timeutil import utcnow
 from trialdesk.web.accounts.permissions import check_site, has_permission, requires, sites_for
 from trialdesk.web.core.protocol_access import current_protocol
+from trialdesk.web.prescreen.board_display import board_lines, csrf_field
 from trialdesk.web.prescreen.models import PrescreenPatient, ScreeningReferral
 from trialdesk.web.prescreen.services import board as board_rows
 from trialdesk.web.prescreen.services import open_screening as open_referral
@@ -23,11 +25,12 @@ REFRESH_SECONDS = 5
 @require_GET
 def board(request: HttpRequest) -> HttpResponse:
     """Candidates and possibles at your sites, soonest deadline first."""
-    sections = board_rows(sites_for(request.user, "prescreen.view"), utcnow())
+    sections = board_lines(board_rows(sites_for(request.user, "prescreen.view"), utcnow()))
     template = "prescreen/_board_rows.html" if request.htmx else "prescreen/board.html"
+    can_open = has_permission(request.user, "screening.edit")
     return render(request, template, {
-        "sections": sections, "refresh": REFRESH_SECONDS,
-        "can_open": has_permission(request.user, "screening.edit"),
+        "sections": sections, "refresh": REFRESH_SECONDS, "can_open": can_open,
+        "csrf_field": csrf_field(get_token(request)) if can_open else "",
         "deadline_hours": current_protocol().enrolment_deadline_hours})
 
 
@@ -54,10 +57,10 @@ def patient(request: HttpRequest, prescreen_id: int) -> HttpResponse:
 @requires("screening.edit")
 @require_POST
 def open_screening(request: HttpRequest, prescreen_id: int) -> HttpResponse:
-    """Open a screening pre-filled with the data the detector used, then show where each
-    value came from."""
+    """Open a screening pre-filled with the data the detector used and go to it: the
+    screening's page shows where each value came from (source and time)."""
     p = _patient_for(request, prescreen_id, "screening.edit")
     referral = open_referral(p, request.user, current_protocol())
     messages.success(request, f"{referral.screening.screening_number} opened from the "
                               f"pre-screening of ICU patient {p.patient_id}.")
-    return redirect("prescreen:patient", prescreen_id=p.pk)
+    return redirect("screening:detail", pk=referral.screening.pk)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
@@ -29,19 +31,32 @@ def confirmation(request: HttpRequest, subject_id: str) -> HttpResponse:
 @requires("lab.dashboard")
 @require_GET
 def lab_dashboard(request: HttpRequest) -> HttpResponse:
-    """MSC-arm allocations at the lab's sites, with the infusion deadline (onset + 10 h)."""
+    """MSC-arm patients still waiting for their infusion at the lab's sites, soonest
+    infusion deadline (onset + 10 h) first. Patients whose infusion is recorded leave
+    this list; they are on the MSC records page (casebook:lab)."""
+    from trialdesk.web.casebook.models import FormRecord
+
     protocol = current_protocol()
     spec = protocol.intervention
     allocations = (Allocation.objects.select_related("site", "screening")
                    .filter(site__in=sites_for(request.user, "lab.dashboard"), arm=spec.arm)
                    .order_by("-randomized_at"))
+    infused = set(FormRecord.objects.active().filter(allocation__in=allocations,
+                                                     form_id="msc_infusion")
+                  .values_list("allocation_id", flat=True))
     now = utcnow()
     rows = []
     for a in allocations:
+        if a.pk in infused:
+            continue
         onset = a.screening.onset_utc
         deadline = (EnrolmentWindow(onset, spec.deadline_hours_after_onset).deadline_utc
                     if onset else None)
-        rows.append({"a": a, "deadline_local": format_local(deadline, a.site.timezone)
+        rows.append({"a": a, "deadline": deadline,
+                     "deadline_local": format_local(deadline, a.site.timezone)
                      if deadline else "onset unknown",
                      "left_h": (deadline - now).total_seconds() / 3600 if deadline else None})
-    return render(request, "randomization/lab_dashboard.html", {"rows": rows, "spec": spec})
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+    rows.sort(key=lambda r: r["deadline"] or far)
+    return render(request, "randomization/lab_dashboard.html",
+                  {"rows": rows, "spec": spec, "infused": len(infused)})

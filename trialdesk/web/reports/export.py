@@ -50,8 +50,8 @@ Derivations (each one a documented choice; see also :data:`CAVEATS`):
   randomized subject (intention to treat; the log-rank analysis censors the lost).
 
 Records entered in error are left out: screenings with that status, and any record
-carrying a true ``entered_in_error`` attribute or that status (forms and adverse events
-have no such marker yet; the check is ready for when they do).
+carrying a true ``entered_in_error`` field or that status (forms and adverse events:
+:mod:`trialdesk.web.audit.entered_in_error`).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ CAVEATS = (
     "Censoring uses the last study day known alive (daily forms, vital status, end of "
     "study), capped at the primary timeframe; deaths after it are censored at it.",
     "Adverse events with causality not yet assessed are exported as 'possible' (related).",
-    "Forms and adverse events carry no entered-in-error marker yet; screenings do.",
+    "Forms, adverse events and screenings marked entered in error are left out.",
 )
 
 

@@ -19,6 +19,7 @@ from trialdesk.web.safety.models import AdverseEvent
 from trialdesk.web.safety.services import (
     assess,
     dashboard_rows,
+    mark_ae_entered_in_error,
     record_report,
     report_ae,
     update_ae,
@@ -49,6 +50,10 @@ class ReportIn(Schema):
     reason: str = ""
 
 
+class EnteredInErrorIn(Schema):
+    reason: str
+
+
 def _obligation(o: Any) -> dict[str, Any]:
     left = o.time_left
     return {"kind": o.kind.value, "status": o.status.value, "due_at": o.due_utc,
@@ -69,7 +74,10 @@ def _event(ae: AdverseEvent) -> dict[str, Any]:
             "reported_to_regulator_at": ae.reported_to_regulator_at,
             "category": cls.label, "serious": cls.serious, "susar": cls.susar,
             "exempt": cls.exempt, "reasons": list(cls.reasons),
-            "obligations": [_obligation(o) for o in obls]}
+            "entered_in_error": ae.entered_in_error,
+            "entered_in_error_reason": ae.entered_in_error_reason,
+            # an event entered in error owes no report
+            "obligations": [] if ae.entered_in_error else [_obligation(o) for o in obls]}
 
 
 def _allocation(request: HttpRequest, subject_id: str) -> Allocation:
@@ -88,9 +96,12 @@ def _ae(request: HttpRequest, ae_id: int) -> AdverseEvent:
 @router.get("/allocations/{subject_id}/adverse-events", **permission("ae.view"),
             response=list[dict], url_name="ae_list", operation_id="ae_list",
             summary="A patient's adverse events with their reporting obligations")
-def ae_list(request: HttpRequest, subject_id: str):
+def ae_list(request: HttpRequest, subject_id: str, entered_in_error: bool = False):
+    """The events in use; ``?entered_in_error=true`` lists those entered in error instead."""
     allocation = _allocation(request, subject_id)
-    return [_event(ae) for ae in allocation.adverse_events.select_related("allocation")]
+    events = allocation.adverse_events.select_related("allocation")
+    events = events.entered_in_error() if entered_in_error else events.active()
+    return [_event(ae) for ae in events]
 
 
 @router.post("/allocations/{subject_id}/adverse-events", **permission("ae.report"),
@@ -137,6 +148,14 @@ def ae_regulator_report(request: HttpRequest, ae_id: int, payload: ReportIn):
     ae = _ae(request, ae_id)
     return _event(record_report(ae, request.auth, recipient="regulator",
                                 reported_at=payload.reported_at, reason=payload.reason))
+
+
+@router.post("/adverse-events/{ae_id}/entered-in-error", **permission("ae.report"),
+             response=dict, url_name="ae_entered_in_error", operation_id="ae_entered_in_error",
+             summary="Mark an adverse event entered in error (reason required; kept, audited)")
+def ae_entered_in_error(request: HttpRequest, ae_id: int, payload: EnteredInErrorIn):
+    ae = _ae(request, ae_id)
+    return _event(mark_ae_entered_in_error(ae, request.auth, reason=payload.reason))
 
 
 @router.get("/safety/obligations", **permission("safety.dashboard"), response=list[dict],

@@ -16,6 +16,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from trialdesk.safety.classification import Causality, Expectedness, Outcome
+from trialdesk.web.audit.entered_in_error import EnteredInError
 from trialdesk.web.randomization.models import Allocation
 
 
@@ -23,7 +24,10 @@ def _choices(enum: Any) -> list[tuple[str, str]]:
     return [(m.value, m.value.replace("_", " ")) for m in enum]
 
 
-class AdverseEvent(models.Model):
+class AdverseEvent(EnteredInError):
+    """An adverse event; ``entered_in_error`` retires it (kept, out of every list, the
+    obligations and the export; see :mod:`trialdesk.web.audit.entered_in_error`)."""
+
     allocation = models.ForeignKey(Allocation, on_delete=models.PROTECT,
                                    related_name="adverse_events")
     term = models.CharField(max_length=200, help_text="event term as the investigator names it")
@@ -59,8 +63,13 @@ class AdverseEvent(models.Model):
         return f"AE {self.pk} {self.allocation.subject_id}: {self.term}"
 
     def signed_content(self) -> dict[str, Any]:
-        """What an investigator's signature on this event covers (see datamgmt.signing)."""
-        return {
+        """What an investigator's signature on this event covers (see datamgmt.signing).
+
+        The entered-in-error mark is part of it once set (so a signature no longer stands
+        for a retired event); it is absent otherwise, so older signatures stay valid.
+        """
+        retired = {"entered_in_error": True} if self.entered_in_error else {}
+        return {**retired,
             "subject_id": self.allocation.subject_id, "term": self.term,
             "description": self.description, "onset_at": self.onset_at,
             "awareness_at": self.awareness_at, "seriousness": sorted(self.seriousness),

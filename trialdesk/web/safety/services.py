@@ -1,7 +1,10 @@
-"""Adverse-event use cases: report, update (with a reason), record a report; the dashboard.
+"""Adverse-event use cases: report, update (with a reason), record a report, mark entered
+in error; the dashboard.
 
-Every change first checks the patient is not locked (``assert_unlocked``) and is kept in
-the event's history with the user and the reason. Reporting obligations (due times,
+Every change takes the patient's lock rows in its transaction (``hold_unlocked``: a
+locked patient or trial refuses it, and a lock set meanwhile waits for it) and is kept
+in the event's history with the user and the reason. An event marked entered in error is
+final and leaves the lists and the obligations. Reporting obligations (due times,
 status) come from the domain core :mod:`trialdesk.safety.deadlines`, never from here.
 """
 
@@ -24,7 +27,12 @@ from trialdesk.safety.deadlines import (
     ReportingRules,
     obligations,
 )
-from trialdesk.web.datamgmt.locks import assert_unlocked
+from trialdesk.web.audit.entered_in_error import (
+    clean_reason,
+    mark,
+    refuse_if_entered_in_error,
+)
+from trialdesk.web.datamgmt.locks import hold_unlocked
 from trialdesk.web.randomization.models import Allocation
 from trialdesk.web.safety.models import AdverseEvent
 
@@ -101,9 +109,9 @@ def report_ae(allocation: Allocation, user: Any, entry: dict[str, Any], *,
               protocol: Protocol, now: datetime | None = None) -> AdverseEvent:
     """Record a new adverse event of a randomized patient."""
     now = now or utcnow()
-    assert_unlocked(allocation)
     values = _clean(entry, protocol, now)
     with transaction.atomic():
+        hold_unlocked(allocation)
         ae = AdverseEvent(allocation=allocation, created_by=user)
         _apply(ae, values, protocol, now)
         ae._history_user = user
@@ -119,10 +127,11 @@ def update_ae(ae: AdverseEvent, user: Any, entry: dict[str, Any], *, reason: str
     if not (reason or "").strip():
         raise InputRejected("Give a reason for the change (e.g. 'follow-up: outcome "
                             "recovered', 'causality re-assessed').", field="reason")
-    assert_unlocked(ae.allocation)
     values = _clean(entry, protocol, now)
     with transaction.atomic():
+        hold_unlocked(ae.allocation)
         ae = AdverseEvent.objects.select_for_update().get(pk=ae.pk)
+        refuse_if_entered_in_error(ae, "adverse event")
         _apply(ae, values, protocol, now)
         for name, t in (("reported_to_sponsor", ae.reported_to_sponsor_at),
                         ("reported_to_regulator", ae.reported_to_regulator_at)):
@@ -149,10 +158,11 @@ def record_report(ae: AdverseEvent, user: Any, *, recipient: str, reported_at: A
         raise InputRejected("Recipient must be 'sponsor' or 'regulator'.", field="recipient")
     at = ensure_not_future(parse_aware(reported_at, field="reported_at"), now,
                            field="reported_at")
-    assert_unlocked(ae.allocation)
     attr = RECIPIENTS[recipient]
     with transaction.atomic():
+        hold_unlocked(ae.allocation)
         ae = AdverseEvent.objects.select_for_update().get(pk=ae.pk)
+        refuse_if_entered_in_error(ae, "adverse event")
         if at < ae.awareness_at:
             raise TimeOrderError("The report cannot be earlier than the site's awareness of "
                                  "the event.", field="reported_at")
@@ -165,6 +175,20 @@ def record_report(ae: AdverseEvent, user: Any, *, recipient: str, reported_at: A
         ae._change_reason = (reason.strip() if previous is not None
                              else f"report to the {recipient} recorded")
         ae.save()
+    return ae
+
+
+def mark_ae_entered_in_error(ae: AdverseEvent, user: Any, *, reason: str) -> AdverseEvent:
+    """Retire an event reported by mistake (wrong patient, duplicate): kept with its
+    history, gone from the lists, the obligations and the export. Refused under a lock."""
+    why = clean_reason(reason, "adverse event")
+    with transaction.atomic():
+        hold_unlocked(ae.allocation)
+        ae = AdverseEvent.objects.select_for_update().get(pk=ae.pk)
+        if ae.entered_in_error:
+            raise InputRejected(f"This adverse event is already marked entered in error "
+                                f"({ae.entered_in_error_reason}).", field="reason")
+        mark(ae, user, why)
     return ae
 
 
@@ -202,10 +226,12 @@ _ORDER = {ObligationStatus.OVERDUE: 0, ObligationStatus.DUE: 1, ObligationStatus
 def dashboard_rows(events: QuerySet[AdverseEvent], protocol: Protocol, *,
                    at: datetime | None = None) -> list[DashboardRow]:
     """Every SAE/SUSAR obligation of ``events``: overdue first (most overdue on top), then
-    due (soonest first), then settled ones (met late, met)."""
+    due (soonest first), then settled ones (met late, met). Events entered in error owe
+    nothing and are left out."""
     at = at or utcnow()
     rows = []
-    for ae in events.filter(serious=True).select_related("allocation", "allocation__site"):
+    for ae in events.filter(serious=True, entered_in_error=False).select_related(
+            "allocation", "allocation__site"):
         cls, obls = assess(ae, protocol, at=at)
         rows += [DashboardRow(ae, cls, o) for o in obls if o.required]
     rows.sort(key=lambda r: (_ORDER[r.obligation.status], r.obligation.due_utc))

@@ -12,4 +12,5 @@ urlpatterns = [
     path("ae/<int:ae_id>/sponsor-report/", views.report_to_sponsor, name="report_to_sponsor"),
     path("ae/<int:ae_id>/regulator-report/", views.report_to_regulator,
          name="report_to_regulator"),
+    path("ae/<int:ae_id>/entered-in-error/", views.entered_in_error, name="entered_in_error"),
 ]

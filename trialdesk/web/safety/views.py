@@ -30,6 +30,7 @@ from trialdesk.web.safety.services import (
     AE_FIELDS,
     assess,
     dashboard_rows,
+    mark_ae_entered_in_error,
     record_report,
     report_ae,
     update_ae,
@@ -95,21 +96,32 @@ def _obligation_view(o: Any, zone: str) -> dict[str, Any]:
             "late": format_duration(o.lateness) if o.lateness is not None else None}
 
 
+#: query string of the lists that show the records entered in error instead
+SHOW_IN_ERROR = "entered_in_error"
+
+
 @requires("ae.view")
 @require_GET
 def patient_events(request: HttpRequest, subject_id: str) -> HttpResponse:
+    """The patient's events in use; ``?show=entered_in_error`` lists the retired ones."""
     allocation = _allocation(request, subject_id, "ae.view")
     protocol = current_protocol()
     now = utcnow()
     zone = allocation.site.timezone
+    show_in_error = request.GET.get("show") == SHOW_IN_ERROR
+    events = allocation.adverse_events.all()
+    events = events.entered_in_error() if show_in_error else events.active()
     rows = []
-    for ae in allocation.adverse_events.all():
+    for ae in events:
         cls, obls = assess(ae, protocol, at=now)
         rows.append({"ae": ae, "cls": cls,
-                     "obligations": [_obligation_view(o, zone) for o in obls if o.required],
+                     "obligations": [] if show_in_error else
+                     [_obligation_view(o, zone) for o in obls if o.required],
                      "onset_local": format_local(ae.onset_at, zone)})
     return render(request, "safety/patient_events.html", {
         "a": allocation, "rows": rows, "lock": lock_state(allocation),
+        "show_in_error": show_in_error,
+        "in_error_count": allocation.adverse_events.entered_in_error().count(),
         "can_report": has_permission(request.user, "ae.report", allocation.site)})
 
 
@@ -182,7 +194,9 @@ def event(request: HttpRequest, ae_id: int) -> HttpResponse:
     site = ae.allocation.site
     return render(request, "safety/event.html", {
         "ae": ae, "a": ae.allocation, "cls": cls, "zone": zone,
-        "obligations": [_obligation_view(o, zone) for o in obls],
+        # an event entered in error owes no report
+        "obligations": [] if ae.entered_in_error else [_obligation_view(o, zone)
+                                                       for o in obls],
         "onset_local": format_local(ae.onset_at, zone),
         "awareness_local": format_local(ae.awareness_at, zone),
         "history": history, "signatures": signatures_of(ae), "sdv": sdv_of(ae),
@@ -215,6 +229,21 @@ def report_to_sponsor(request: HttpRequest, ae_id: int) -> HttpResponse:
 @require_POST
 def report_to_regulator(request: HttpRequest, ae_id: int) -> HttpResponse:
     return _report(request, ae_id, "safety.regulator_report", "regulator")
+
+
+@requires("ae.report")
+@require_POST
+def entered_in_error(request: HttpRequest, ae_id: int) -> HttpResponse:
+    """Mark the event entered in error (reason required); refused under a lock."""
+    ae = _event(request, ae_id, "ae.report")
+    try:
+        mark_ae_entered_in_error(ae, request.user, reason=request.POST.get("reason", ""))
+    except TrialError as exc:
+        messages.error(request, f"{exc.code}: {exc.message}")
+        return redirect("safety:event", ae_id=ae.pk)
+    messages.success(request, f"Adverse event '{ae.term}' marked entered in error; it is "
+                     "kept in the audit trail and under 'entered in error'.")
+    return redirect("safety:patient_events", subject_id=ae.allocation.subject_id)
 
 
 @requires("safety.dashboard")

@@ -149,6 +149,8 @@ def _render_detail(request: HttpRequest, screening: Screening, *, status: int = 
         "s": screening, "result": assess(protocol, screening), "clock": clock(screening),
         "consents": screening.consents.all(),
         "allocation": getattr(screening, "allocation", None),
+        # opened from the candidate board: where each pre-filled value came from
+        "referral": getattr(screening, "prescreen_referral", None),
         "edit_form": edit_form or ScreeningForm(protocol, initial=initial, zone=zone),
         "reason_form": reason_form or ReasonForm(),
         "consent_form": consent_form or ConsentForm(),
