@@ -49,6 +49,8 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/simulation_bench.py
 	$(BIN)/python bench/report_bench.py --subjects 1000
 	$(BIN)/python bench/prescreen_bench.py
+	$(BIN)/python bench/export_bench.py
+	$(BIN)/python bench/matrix_bench.py
 
 docs: $(BIN)/.installed
 	$(BIN)/python scripts/gen_cli_docs.py

@@ -299,7 +299,7 @@ def bench_latency(posts: int) -> list[str]:
     site = sync_sites(load_protocol())[0]
     users = get_user_model().objects
     bridge, alice = users.create_user("bridge"), users.create_user("alice")
-    Membership.objects.create(user=bridge, role="administrator", site=site)
+    Membership.objects.create(user=bridge, role="integration", site=site)
     Membership.objects.create(user=alice, role="coordinator", site=site)
     feed = Client(HTTP_HOST="localhost",
                   headers={"Authorization": f"Bearer {create_token(bridge, 'bench')[1]}"})

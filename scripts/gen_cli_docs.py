@@ -63,6 +63,7 @@ examples are in [../examples/](../examples/README.md).
 | `trialdesk web createuser|demo-setup` | accounts with a role; the demo of `make run` |
 | `trialdesk demo seed` | a simulated trial ending today, entered through the web services |
 | `trialdesk audit verify` | recompute the audit hash chain; exit 1 if rows were altered |
+| `trialdesk export odm|csv --out FILE` | complete trial record with audit trail and signatures |
 
 Every command takes `--json` for machine-readable output; `-` as a file name reads
 standard input. Times are ISO 8601 with a UTC offset (`2026-03-01T06:00:00+03:00`);

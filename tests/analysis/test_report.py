@@ -82,7 +82,7 @@ def test_closed_html_has_every_figure_as_inline_svg(written, dataset):
         svg = text[start:text.index("</figure>", start)]
         ET.fromstring(svg.encode("utf-8"))  # well-formed SVG
     assert text.count(dataset.content_sha256) >= len(report.sections)
-    assert "msc vs control" in text
+    assert "MSC + standard therapy vs Standard therapy" in text
 
 
 def test_open_report_is_pooled_without_arm_level_results(written, dataset):

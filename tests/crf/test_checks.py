@@ -206,3 +206,12 @@ def test_parse_entry_reads_browser_text_in_site_time():
                              "Europe/Moscow")
     assert therapy["antibiotics_first_dose_at"] == "2026-03-01T02:15:00+03:00"
     assert therapy["lactate_mmol_l"] == {"value": 36, "unit": "mg/dL"}
+
+
+def test_the_wrong_arm_warning_names_the_arms_by_their_labels(rumcess):
+    data = {"infusion_start_at": "2026-03-01T08:00:00+00:00", "weight_kg": 70,
+            "cells_infused": 70e6}
+    result = check_form(rumcess, "msc_infusion", 0, data, ctx(arm="control"))
+    [finding] = [f for f in result.warnings if f.code == "WRONG_ARM"]
+    assert "given only in the MSC + standard therapy arm" in finding.message
+    assert "this subject is in the Standard therapy arm" in finding.message

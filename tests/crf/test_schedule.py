@@ -78,8 +78,9 @@ def test_vital_status_window_is_three_days_either_side(rumcess):
 def test_msc_forms_are_not_required_in_the_control_arm(rumcess):
     s = schedule(rumcess, dt.date(2026, 3, 2), arm="control")
     assert s.slot("msc_infusion", 0).status is SlotStatus.NOT_REQUIRED
-    assert "control" in s.slot("msc_infusion", 0).reason
-    assert "control" in s.slot("msc_product", None).reason
+    # the reason names the arm by its protocol label ("Standard therapy"), not its id
+    assert "Standard therapy" in s.slot("msc_infusion", 0).reason
+    assert "Standard therapy" in s.slot("msc_product", None).reason
     assert s.slot("sofa", 0).status is SlotStatus.DUE
 
 
@@ -111,3 +112,15 @@ def test_end_of_study_is_done_once_recorded(rumcess):
 ])
 def test_days_outside_the_schedule_are_named(rumcess, form, day, allowed):
     assert (schedule_problem(rumcess, form, day) is None) is allowed
+
+
+def test_a_form_of_the_other_arm_says_so_with_the_arm_label(rumcess):
+    """protocols/rumcess.yaml: arm ``control`` is labelled "Standard therapy"; the MSC
+    product and infusion forms are given in the ``msc`` arm only."""
+    s = schedule(rumcess, dt.date(2026, 3, 2), arm="control")
+    product = next(u for u in s.unscheduled if u.form == "msc_product")
+    assert product.status is SlotStatus.NOT_REQUIRED
+    assert product.reason == "not given in the Standard therapy arm"
+    infusion = [slot for slot in s.slots if slot.form == "msc_infusion"]
+    assert infusion and all(slot.reason == "not given in the Standard therapy arm"
+                            for slot in infusion)

@@ -31,6 +31,7 @@ from trialdesk.interop.mimic import read_mimic
 from trialdesk.prescreen.config import PrescreenConfig
 from trialdesk.prescreen.detector import PrescreenMonitor
 from trialdesk.prescreen.feasibility import run_feasibility
+from trialdesk.prescreen.referral import screening_referral
 from trialdesk.protocol.loader import load_protocol
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +64,52 @@ def test_the_one_candidate_and_its_explanation(feasibility):
     assert "ANC 0.23 ×10^9/L" in neutro.reason
     assert [d.source for d in neutro.data_used] == ["labevents/417711"]
     assert "age 67" in cand.check("age:E3").reason
+
+
+#: The candidate's reasons, reviewed against the raw files (see the module docstring).
+#: Pinned wording: a reason does not repeat its criterion's label (the shock reason was
+#: "septic shock (SSC 2012): norepinephrine started …" under the label "septic shock
+#: (SSC 2012)") nor its own value (the ANC was "ANC 0.23 ×10^9/L (absolute count 0.23
+#: ×10^9/L)"); the clinical content — drugs, values, times, comparisons — is unchanged.
+CANDIDATE_REASONS_UTC = {
+    "shock_onset": "norepinephrine started 2116-03-03 12:00 UTC after MAP 57 mmHg at "
+                   "2116-03-03 11:30 UTC",
+    "window": "all criteria met 39 min after onset, deadline 2116-03-03 22:00 UTC",
+    "neutropenia": "ANC 0.23 ×10^9/L (absolute count) at 2116-03-03 03:49 UTC, "
+                   "8 h 11 min before onset, is ≤ 1",
+    "age:I4": "age 67 on 2116-03-03 (anchor age 63 in 2112, ±1 year (patients/10035631)) "
+              "is ≥ 17",
+    "age:E3": "age 67 on 2116-03-03 (anchor age 63 in 2112, ±1 year (patients/10035631)) "
+              "is not > 75",
+}
+
+
+def test_the_candidate_explanation_is_pinned_word_for_word(feasibility):
+    [cand] = feasibility.candidates
+    assert {c.id: c.reason for c in cand.checks} == CANDIDATE_REASONS_UTC
+    for c in cand.checks:
+        assert not c.reason.lower().startswith(c.label.lower()), c.label
+
+
+def test_the_candidate_reasons_in_moscow_time_are_three_hours_later(feasibility):
+    """Site time for NRCH (Europe/Moscow, UTC+03:00 all year since 2014): 12:00 UTC is
+    15:00 MSK, 11:30 UTC 14:30, 22:00 UTC 01:00 the next day, 03:49 UTC 06:49."""
+    [cand] = feasibility.candidates
+    local = {c.id: c.reason_in("Europe/Moscow") for c in cand.checks}
+    assert local["shock_onset"] == ("norepinephrine started 2116-03-03 15:00 MSK (UTC+03:00) "
+                                    "after MAP 57 mmHg at 2116-03-03 14:30 MSK (UTC+03:00)")
+    assert local["window"] == ("all criteria met 39 min after onset, deadline "
+                               "2116-03-04 01:00 MSK (UTC+03:00)")
+    assert local["neutropenia"] == ("ANC 0.23 ×10^9/L (absolute count) at 2116-03-03 06:49 "
+                                    "MSK (UTC+03:00), 8 h 11 min before onset, is ≤ 1")
+    assert not any("UTC " in text or text.endswith("UTC") for text in local.values())
+
+
+def test_live_and_sql_pipelines_word_the_candidate_alike(feasibility, ingested):
+    m = PrescreenMonitor(RUMCESS)
+    m.feed(ingested.events, ingested.patients.values())
+    live = next(a for a in m.assess_all() if a.patient_id == "10035631")
+    assert {c.id: c.reason for c in live.checks} == CANDIDATE_REASONS_UTC
 
 
 def test_possible_patients_and_summary(feasibility):
@@ -118,3 +165,14 @@ def test_cli_refuses_a_folder_without_mimic_tables(tmp_path):
     result = CliRunner().invoke(app, ["prescreen", str(tmp_path)])
     assert result.exit_code == 3
     assert "INGEST_INVALID" in result.output
+
+
+def test_a_screening_opened_from_the_candidate_cites_its_reasons_in_site_time(feasibility):
+    """The referral's notes sit beside site-time values on the screening page."""
+    [cand] = feasibility.candidates
+    protocol = load_protocol(ROOT / "protocols" / "rumcess.yaml")
+    referral = screening_referral(cand, None, protocol, "Europe/Moscow")
+    notes = {p.field: p.note for p in referral.provenance}
+    assert notes[protocol.onset.field] == (
+        "norepinephrine started 2116-03-03 15:00 MSK (UTC+03:00) after MAP 57 mmHg at "
+        "2116-03-03 14:30 MSK (UTC+03:00)")

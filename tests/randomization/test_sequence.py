@@ -170,7 +170,7 @@ def test_entry_past_the_end_is_list_exhausted_and_sends_for_the_statistician(rum
     with pytest.raises(ListExhausted) as caught:
         alist.entry(stratum, 3)
     message = caught.value.message
-    assert "trial statistician" in message and "emergency procedure" in message
+    assert "unblinded statistician" in message and "emergency procedure" in message
     assert caught.value.code == "LIST_EXHAUSTED" and isinstance(caught.value, AllocationError)
 
 

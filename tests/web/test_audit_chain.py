@@ -91,6 +91,27 @@ def test_cli_createuser_refuses_a_weak_password_with_exit_3(nrch):
     assert "Password refused" in result.output
 
 
+def test_cli_token_issues_a_working_api_token_for_the_feed_account(nrch):
+    from trialdesk.web.api.services import authenticate_key
+
+    created = CliRunner().invoke(app, ["web", "createuser", "--username", "icufeed", "--role",
+                                       "integration", "--site", "nrch"],
+                                 input="a long enough passphrase 9\n")
+    assert created.exit_code == 0, created.output
+    result = CliRunner().invoke(app, ["web", "token", "--username", "icufeed",
+                                      "--name", "ICU FHIR bridge"])
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip().splitlines()[-1]
+    assert secret.startswith("td_")
+    assert authenticate_key(secret).username == "icufeed"
+
+
+def test_cli_token_for_an_unknown_account_says_how_to_create_it(nrch):
+    result = CliRunner().invoke(app, ["web", "token", "--username", "nobody", "--name", "x"])
+    assert result.exit_code == 3
+    assert "createuser" in result.output
+
+
 def test_demo_setup_creates_every_role_and_a_screening_at_each_stage(settings, rumcess):
     from trialdesk.web.demo import setup_demo
     from trialdesk.web.randomization.models import Allocation
@@ -98,12 +119,18 @@ def test_demo_setup_creates_every_role_and_a_screening_at_each_stage(settings, r
 
     settings.DEMO = True
     report = setup_demo(rumcess)
-    assert len(report.credentials) == 8
+    # one person per role signs in with a password; the ICU feed has a token instead
+    assert set(report.credentials) == {
+        "investigator", "coordinator", "lab", "datamanager", "monitor", "statistician",
+        "dmcstatistician", "dmc", "sponsor", "administrator"}
+    assert set(report.tokens) == {"integration"}
+    assert report.tokens["integration"].startswith("td_")
+    assert report.tokens["integration"] in str(report)
     statuses = set(Screening.objects.values_list("status", flat=True))
     assert statuses == {"open", "randomized", "not_enrolled"}
     assert Allocation.objects.count() == 1
     again = setup_demo(rumcess)
-    assert not again.credentials  # passwords are shown once only
+    assert not again.credentials and not again.tokens  # shown once only
 
 
 def test_a_long_reason_for_change_is_kept_whole(rumcess, alice, nrch):

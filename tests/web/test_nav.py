@@ -4,7 +4,8 @@ For every role, the home page is rendered as a user holding just that role; ever
 in its ``<nav>`` is then opened as that user and must load (no 403, no 404, no 500), and
 the main page of every permission the role holds (below, written out by hand from the
 URL layout) must be among the links. So the lab no longer sees Safety, and the DMC
-finds its reports.
+finds its reports. The ICU feed's integration account is no person: it has no page at
+all (and cannot sign in, tests/web/accounts/test_roles.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from trialdesk.web.accounts.permissions import PERMISSIONS
 pytestmark = pytest.mark.django_db
 
 #: roles held at one site (the others are trial-wide), as the demo accounts hold them
-SITE_ROLES = {Role.INVESTIGATOR, Role.COORDINATOR, Role.LAB}
+SITE_ROLES = {Role.INVESTIGATOR, Role.COORDINATOR, Role.LAB, Role.INTEGRATION}
+#: the machine account of the ICU data feed: API only, no page
+MACHINE_ROLES = {Role.INTEGRATION}
+PEOPLE = [r for r in Role if r not in MACHINE_ROLES]
 
 #: the page a holder of the permission starts from
 MAIN_PAGE = {
@@ -39,6 +43,7 @@ MAIN_PAGE = {
     "lock.manage": "/data/lock/",
     "report.open": "/reports/",
     "report.closed": "/reports/",
+    "data.export": "/exports/",
 }
 
 #: permissions used from a record's own page (or outside the web pages): no nav link
@@ -90,7 +95,7 @@ def test_every_permission_is_either_a_nav_page_or_used_from_a_record():
         "it is used in WITHOUT_PAGE")
 
 
-@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+@pytest.mark.parametrize("role", PEOPLE, ids=lambda r: r.value)
 def test_nav_links_open_and_cover_the_roles_permissions(role, as_role):
     client = as_role(role)
     home = client.get("/")
@@ -118,6 +123,20 @@ def test_the_dmc_sees_reports_and_no_patient_pages(as_role):
     links = _nav_links(as_role(Role.DMC).get("/").content.decode())
     assert "/reports/" in links
     assert not {"/screening/", "/casebook/", "/safety/", "/candidates/"} & set(links)
+
+
+def test_the_sponsor_sees_safety_deviations_and_reports_and_no_data_entry(as_role):
+    links = _nav_links(as_role(Role.SPONSOR).get("/").content.decode())
+    assert {"/safety/", "/casebook/deviations/", "/reports/"} <= set(links)
+    assert not {"/screening/", "/casebook/", "/candidates/", "/data/queries/",
+                "/data/queries/to-answer/", "/allocation/lab/"} & set(links)
+
+
+def test_the_integration_account_has_no_page_even_with_a_session(as_role):
+    """Should a session exist (the sign-in refuses it), every page is still refused."""
+    client = as_role(Role.INTEGRATION)
+    for path in ["/", *MAIN_PAGE.values()]:
+        assert client.get(path).status_code == 403, path
 
 
 def test_signed_out_visitors_see_no_links():

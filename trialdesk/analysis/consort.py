@@ -14,16 +14,18 @@ Counts (:func:`consort_counts`):
 Without a screening log the enrolment boxes show the randomized count only; without
 dispositions the per-arm boxes show the allocation only. The SVG is hand-written
 (no external tools), well-formed XML, with every count as text; ``pooled=True`` (the
-open report) shows totals instead of arms.
+open report) shows totals instead of arms. The boxes name each arm by its protocol label:
+draw ``counts.with_labels(ArmLabels.of(protocol))`` (the counts themselves keep the ids).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from xml.sax.saxutils import escape
 
 from trialdesk.analysis.analysis_dataset import AnalysisDataset
+from trialdesk.analysis.arm_labels import ArmLabels
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ class ConsortCounts:
         return {"assessed": self.assessed, "excluded": self.excluded,
                 "exclusion_reasons": self.exclusion_reasons, "randomized": self.randomized,
                 "arms": [a.to_dict() for a in self.arms]}
+
+    def with_labels(self, labels: ArmLabels) -> ConsortCounts:
+        """A copy for drawing: each arm named by its label instead of its id."""
+        return replace(self, arms=tuple(replace(a, arm=labels(a.arm)) for a in self.arms))
 
     def pooled(self) -> ConsortCounts:
         """All arms summed into one column ("all arms"), for the open report."""

@@ -8,11 +8,13 @@ labelled by arm in the closed report and "all subjects" in the open one.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from trialdesk.analysis.boundaries import Boundaries
 from trialdesk.analysis.consort import ArmFlow, ConsortCounts
@@ -94,11 +96,14 @@ def trajectory_figure(series: Sequence[tuple[str, np.ndarray, np.ndarray, np.nda
 
 def forest_figure(rows: Sequence[tuple[str, Estimate, bool]], *, title: str) -> Figure:
     """One row per estimate with its CI; ``True`` = ratio (log axis, null 1), ``False`` =
-    difference (null 0). Ratios and differences get separate panels."""
+    difference (null 0). Ratios and differences get separate panels. Labels are wrapped
+    at 34 characters (arm labels such as "MSC + standard therapy" are long)."""
+    rows = [(textwrap.fill(label, 34), e, is_ratio) for label, e, is_ratio in rows]
     ratios = [(label, e) for label, e, is_ratio in rows if is_ratio]
     diffs = [(label, e) for label, e, is_ratio in rows if not is_ratio]
     panels = [(p, r) for p, r in ((ratios, True), (diffs, False)) if p]
-    height = 1.2 + 0.45 * len(rows) + 0.6 * len(panels)
+    lines = max((label.count("\n") + 1 for label, _, _ in rows), default=1)
+    height = 1.2 + (0.3 + 0.15 * lines) * len(rows) + 0.6 * len(panels)
     fig = new_figure((7.5, height))
     ratios_in = [len(p) for p, _ in panels]
     axes = fig.subplots(len(panels), 1, squeeze=False,
@@ -114,6 +119,10 @@ def forest_figure(rows: Sequence[tuple[str, Estimate, bool]], *, title: str) -> 
         ax.axvline(1.0 if is_ratio else 0.0, color="#888888", linestyle="--")
         if is_ratio:
             ax.set_xscale("log")
+            # plain numbers at 0.2, 0.5, 1, 2, 5…: the default minor labels overlap
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(0.2, 0.5, 1.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks(y, [label for label, _ in panel], fontsize=8)
         ax.set_ylim(-0.7, len(panel) - 0.3)
         ax.set_xlabel("ratio (log scale)" if is_ratio else "difference")

@@ -17,6 +17,10 @@ Every section of the HTML and every page of the PDF states the dataset SHA-256, 
 protocol id, version and file SHA-256, the report version and the generation time
 (UTC). Figures are inline SVG in the HTML and the same matplotlib figures in the PDF.
 
+Arms are named by the protocol's labels (``arms[].label``) in every table, figure,
+CONSORT box, decision and caveat; the analysis printouts in the PDF keep the ids and
+are preceded by a legend (id = label). Without a protocol the ids are shown.
+
 Observed z at an interim look: the log-rank z of the first treatment arm,
 (E − O)/√V (positive favours the treatment arm), at information fraction = subjects
 with a known day-28 outcome / the protocol's planned enrolment (capped at 1) unless
@@ -25,6 +29,7 @@ with a known day-28 outcome / the protocol's planned enrolment (capped at 1) unl
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import html
 import io
@@ -41,6 +46,7 @@ from matplotlib.figure import Figure
 import trialdesk
 from trialdesk.analysis import figures as fg
 from trialdesk.analysis.analysis_dataset import AnalysisDataset
+from trialdesk.analysis.arm_labels import ArmLabels
 from trialdesk.analysis.binary import day_outcome
 from trialdesk.analysis.boundaries import TYPE_LABELS, Boundaries, boundaries_for_protocol
 from trialdesk.analysis.consort import consort_counts, consort_svg
@@ -190,10 +196,10 @@ def build_report(dataset: AnalysisDataset, protocol: Protocol | None = None, *,
         secondary = (analyze_secondary(dataset, protocol)
                      if dataset.daily is not None and closed else None)
     by_arm = closed
+    labels = ArmLabels.of(protocol)
     sections = [_data_section(dataset, citation)]
     counts = consort_counts(dataset)
-    if not closed:
-        counts = counts.pooled()
+    counts = counts.with_labels(labels) if closed else counts.pooled()
     s = Section("CONSORT flow diagram")
     s.text += [f"Randomized: {counts.randomized}"] + [
         f"{a.arm}: allocated {a.allocated}, received {a.received}, lost to follow-up "
@@ -202,17 +208,17 @@ def build_report(dataset: AnalysisDataset, protocol: Protocol | None = None, *,
     s.figure("consort", fg.consort_figure(counts), consort_svg(counts))
     sections.append(s)
     s = Section("Baseline characteristics")
-    s.table(baseline_table(dataset, by_arm=by_arm))
+    s.table(baseline_table(dataset, by_arm=by_arm, labels=labels))
     sections.append(s)
-    sections.append(_primary_section(primary) if primary is not None
+    sections.append(_primary_section(primary, labels) if primary is not None
                     else _pooled_primary_section(dataset, protocol))
     if secondary is not None:
-        sections.append(_secondary_section(dataset, secondary))
+        sections.append(_secondary_section(dataset, secondary, labels))
     elif dataset.daily is not None:
         sections.append(_pooled_secondary_section(dataset))
     s = Section("Safety: adverse events and protocol deviations")
-    for t in (adverse_event_table(dataset, by_arm=by_arm),
-              deviation_table(dataset, by_arm=by_arm)):
+    for t in (adverse_event_table(dataset, by_arm=by_arm, labels=labels),
+              deviation_table(dataset, by_arm=by_arm, labels=labels)):
         if t is not None:
             s.table(t)
     if not s.html:
@@ -227,7 +233,7 @@ def build_report(dataset: AnalysisDataset, protocol: Protocol | None = None, *,
         caveats = [*(primary.warnings if primary else ()),
                    *(secondary.warnings if secondary else ())]
         for w in caveats:
-            s.para(f"{w.code}: {w.message}")
+            s.para(f"{w.code}: {labels.text(w.message)}")
         if not caveats:
             s.para("None.")
         sections.append(s)
@@ -272,39 +278,50 @@ def _pooled_primary_section(ds: AnalysisDataset, protocol: Protocol | None) -> S
     return s
 
 
-def _primary_section(r: PrimaryAnalysis) -> Section:
+def _printout(s: Section, result: Any, labels: ArmLabels, arm_ids: tuple[str, ...]) -> None:
+    """The analysis object's own printout (PDF only; arms by id, after a legend)."""
+    legend = labels.legend(arm_ids)
+    if legend:
+        s.text.append(f"Analysis printout (arm ids: {legend})")
+    s.text += str(result).splitlines()
+
+
+def _primary_section(r: PrimaryAnalysis, labels: ArmLabels) -> Section:
     s = Section(f"Primary outcome: mortality by day {r.day:g}")
-    for line in str(r).splitlines():
-        s.text.append(line)
-    rows = [(a.arm, str(a.n), str(a.deaths), str(a.alive), str(a.missing),
+    _printout(s, r, labels, r.dataset.arm_order)
+    rows = [(labels(a.arm), str(a.n), str(a.deaths), str(a.alive), str(a.missing),
              fmt(a.mortality, 3)) for a in r.binary.arms]
     s.table(SummaryTable(f"Day-{r.day:g} mortality by arm (reference first)",
                          ("arm", "n", "died", "alive", "missing", "mortality"), tuple(rows)))
     for c in r.binary.comparisons:
-        s.table(SummaryTable(f"Estimates, {c.label}", ("estimate", "value", "CI", "method"),
+        vs = labels.comparison(c.treatment.arm, c.reference.arm)
+        s.table(SummaryTable(f"Estimates, {vs}", ("estimate", "value", "CI", "method"),
                              tuple((e.name, fmt(e.estimate), f"{fmt(e.lower)} to "
                                     f"{fmt(e.upper)}", e.method) for e in c.estimates)))
-        s.table(SummaryTable(f"Tests, {c.label}", ("test", "statistic", "p two-sided",
+        s.table(SummaryTable(f"Tests, {vs}", ("test", "statistic", "p two-sided",
                                                    "p one-sided"),
                              tuple((t.label + (" (primary)" if t.primary else ""),
                                     fmt(t.statistic), fmt_p(t.p_value), fmt_p(t.p_one_sided))
                                    for t in (*c.tests, *r.survival.tests))))
     for d in r.decisions:
-        s.para(f"Decision: {d}")
-    s.figure("km", fg.km_figure(r.survival.curves, horizon=r.day,
+        s.para(f"Decision: {labels.text(str(d))}")
+    curves = [dataclasses.replace(c, label=labels(c.label)) for c in r.survival.curves]
+    s.figure("km", fg.km_figure(curves, horizon=r.day,
                                 title=f"Kaplan–Meier survival by arm ({r.survival.conf_type} "
                                       "CI transform)"))
     forest = []
     for c in r.binary.comparisons:
-        forest += [(f"risk difference {c.label} (Newcombe)",
+        vs = labels.comparison(c.treatment.arm, c.reference.arm)
+        forest += [(f"risk difference {vs} (Newcombe)",
                     c.estimate("risk_difference", "newcombe"), False),
-                   (f"relative risk of death {c.label}", c.estimate("relative_risk", "log"),
+                   (f"relative risk of death {vs}", c.estimate("relative_risk", "log"),
                     True),
-                   (f"odds ratio of death {c.label} (Woolf)",
+                   (f"odds ratio of death {vs} (Woolf)",
                     c.estimate("odds_ratio", "woolf"), True)]
     if r.survival.cox is not None:
         for coef in r.survival.cox.coefficients:
-            forest.append((f"hazard ratio {coef.arm} vs {r.survival.reference_arm} (Cox)",
+            forest.append((f"hazard ratio {labels.comparison(coef.arm, r.survival.reference_arm)}"
+                           " (Cox)",
                            Estimate("hazard_ratio", coef.hazard_ratio, coef.lower, coef.upper,
                                     r.survival.cox.ties, r.conf_level), True))
     forest = [f for f in forest if all(math.isfinite(v) and (not f[2] or v > 0) for v in
@@ -335,21 +352,22 @@ def _pooled_secondary_section(ds: AnalysisDataset,
     return s
 
 
-def _secondary_section(ds: AnalysisDataset, r: SecondaryAnalysis) -> Section:
+def _secondary_section(ds: AnalysisDataset, r: SecondaryAnalysis,
+                       labels: ArmLabels) -> Section:
     s = Section("Secondary outcomes")
-    s.text += str(r).splitlines()
+    _printout(s, r, labels, r.arms)
     for m in r.sofa_models:
         f = m.fit
         s.table(SummaryTable(
             f"{m.label}: {f.formula}, REML, {f.df_method} df ({f.n_obs} observations, "
             f"{f.n_groups} subjects)", ("term", "estimate", "SE", "df", "CI", "p"),
-            tuple((c.name, fmt(c.estimate), fmt(c.se), fmt(c.df), f"{fmt(c.lower)} to "
+            tuple((labels.term(c.name), fmt(c.estimate), fmt(c.se), fmt(c.df), f"{fmt(c.lower)} to "
                    f"{fmt(c.upper)}", fmt_p(c.p_value))
                   for c in (*f.coefficients, *f.contrasts))))
         series = []
         for arm in r.arms:
             pts = [p for p in r.trajectories if p.outcome == m.outcome and p.arm == arm]
-            series.append((arm, np.array([p.day for p in pts]),
+            series.append((labels(arm), np.array([p.day for p in pts]),
                            np.array([p.mean for p in pts]),
                            np.array([p.sd / math.sqrt(p.n) if p.n > 1 else 0.0
                                      for p in pts])))
@@ -359,7 +377,9 @@ def _secondary_section(ds: AnalysisDataset, r: SecondaryAnalysis) -> Section:
     rows = []
     for c in (*r.delta_sofa, *r.free_days):
         ref, trt = c.arms
-        rows.append((c.label, c.comparison, str(ref), str(trt),
+        rows.append((c.label, labels.text(c.comparison),
+                     str(dataclasses.replace(ref, arm=labels(ref.arm))),
+                     str(dataclasses.replace(trt, arm=labels(trt.arm))),
                      f"{fmt(c.rank_sum.shift)} ({fmt(c.rank_sum.lower)} to "
                      f"{fmt(c.rank_sum.upper)})", fmt_p(c.rank_sum.p_value)))
     if rows:
@@ -371,7 +391,7 @@ def _secondary_section(ds: AnalysisDataset, r: SecondaryAnalysis) -> Section:
         s.table(SummaryTable("Inflammatory markers: change from day 0 on the log scale",
                              ("marker", "day", "comparison", "ratio of geometric mean fold "
                               "changes (CI)", "p"),
-                             tuple((m.label, str(m.day), m.comparison,
+                             tuple((m.label, str(m.day), labels.text(m.comparison),
                                     f"{fmt(m.ratio.estimate)} ({fmt(m.ratio.lower)} to "
                                     f"{fmt(m.ratio.upper)})", fmt_p(m.p_value))
                                    for m in r.markers)))

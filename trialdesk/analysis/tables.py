@@ -1,7 +1,9 @@
 """Report tables: baseline characteristics (Table 1), adverse events, protocol deviations.
 
 Each function returns a :class:`SummaryTable` (title, column headers, rows of strings)
-by arm (reference arm first) or pooled (``by_arm=False``, the open report).
+by arm (reference arm first) or pooled (``by_arm=False``, the open report). Arm columns
+are headed by the arm's label (``labels``: :class:`~trialdesk.analysis.arm_labels.ArmLabels`
+of the protocol; without one, the arm id).
 
 * **Table 1**: n; age (``age_years``), APACHE II (``apache_ii``), SOFA and lactate on
   day 0 (from the daily table) as median [IQR] — quartiles by linear interpolation
@@ -23,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from trialdesk.analysis.analysis_dataset import AnalysisDataset
+from trialdesk.analysis.arm_labels import ArmLabels
 from trialdesk.analysis.tidy import CAUSALITY, SEVERITY_GRADES
 
 
@@ -47,11 +50,13 @@ class SummaryTable:
         return "\n".join(lines)
 
 
-def _groups(ds: AnalysisDataset, by_arm: bool) -> list[tuple[str, list[str]]]:
+def _groups(ds: AnalysisDataset, by_arm: bool,
+            labels: ArmLabels | None = None) -> list[tuple[str, list[str]]]:
     s = ds.subjects
     if not by_arm:
         return [("All subjects", list(s.subject_ids))]
-    return [(arm, [i for i, a in zip(s.subject_ids, s.arms, strict=True) if a == arm])
+    label = labels or ArmLabels()
+    return [(label(arm), [i for i, a in zip(s.subject_ids, s.arms, strict=True) if a == arm])
             for arm in s.arms_present]
 
 
@@ -75,8 +80,9 @@ def n_pct(k: int, n: int) -> str:
     return f"{k} ({100 * k / n:.1f}%)" if n else "0"
 
 
-def baseline_table(ds: AnalysisDataset, *, by_arm: bool = True) -> SummaryTable:
-    groups = _groups(ds, by_arm)
+def baseline_table(ds: AnalysisDataset, *, by_arm: bool = True,
+                   labels: ArmLabels | None = None) -> SummaryTable:
+    groups = _groups(ds, by_arm, labels)
     base = ds.baseline.set_index("subject_id")
     day0 = None
     if ds.daily is not None:
@@ -129,11 +135,12 @@ def _event_rows(frame: pd.DataFrame, groups: list[tuple[str, list[str]]],
     return rows
 
 
-def adverse_event_table(ds: AnalysisDataset, *, by_arm: bool = True) -> SummaryTable | None:
+def adverse_event_table(ds: AnalysisDataset, *, by_arm: bool = True,
+                        labels: ArmLabels | None = None) -> SummaryTable | None:
     ae = ds.adverse_events
     if ae is None:
         return None
-    groups = _groups(ds, by_arm)
+    groups = _groups(ds, by_arm, labels)
     true = pd.Series(True, index=ae.index)
     criteria = [("Any adverse event", true), ("Serious", ae["serious"] == 1),
                 ("Related (possible, probable, definite)", ae["related"] == 1),
@@ -147,11 +154,12 @@ def adverse_event_table(ds: AnalysisDataset, *, by_arm: bool = True) -> SummaryT
                         "events.")
 
 
-def deviation_table(ds: AnalysisDataset, *, by_arm: bool = True) -> SummaryTable | None:
+def deviation_table(ds: AnalysisDataset, *, by_arm: bool = True,
+                    labels: ArmLabels | None = None) -> SummaryTable | None:
     dv = ds.deviations
     if dv is None:
         return None
-    groups = _groups(ds, by_arm)
+    groups = _groups(ds, by_arm, labels)
     criteria = [("Any protocol deviation", pd.Series(True, index=dv.index))]
     criteria += [(f"  {code}", dv["code"] == code) for code in sorted(dv["code"].unique())]
     return SummaryTable("Protocol deviations",

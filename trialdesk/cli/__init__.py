@@ -18,6 +18,7 @@ from trialdesk.cli import (
     clinical,  # noqa: F401  (registers the commands)
     demo,  # noqa: F401  (demo seed)
     design,  # noqa: F401  (design boundaries)
+    export,  # noqa: F401  (ODM 1.3.2 / long CSV export of the trial record)
     prescreen,  # noqa: F401  (retrospective feasibility)
     randlist,  # noqa: F401
     report,  # noqa: F401  (trial report)

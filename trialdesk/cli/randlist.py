@@ -1,6 +1,6 @@
 """Allocation-list commands: ``randlist generate``, ``verify`` and ``simulate``.
 
-Pure domain (no database): the trial statistician generates the sealed list and the
+Pure domain (no database): the unblinded statistician generates the sealed list and the
 sites' emergency-envelope lists, publishes their commitments (sha256) before the first
 patient, and compares designs by simulation before choosing one.
 """

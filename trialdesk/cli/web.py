@@ -30,8 +30,9 @@ def setup_django() -> None:
 def createuser(
     username: Annotated[str, typer.Option("--username", help="Login name.")],
     role: Annotated[str, typer.Option("--role", help="investigator, coordinator, lab, "
-                                      "data_manager, monitor, statistician, dmc, "
-                                      "administrator.")],
+                                      "data_manager, monitor, statistician, "
+                                      "dmc_statistician, dmc, sponsor, administrator, "
+                                      "integration (API token only).")],
     site: Annotated[str | None, typer.Option(
         "--site", help="Site code; omit for a trial-wide role.")] = None,
     email: Annotated[str, typer.Option("--email", help="E-mail address.")] = "",
@@ -43,6 +44,31 @@ def createuser(
     password = sys.stdin.readline().rstrip("\n")
     user = create_user(username, password, role=role, site_code=site, email=email)
     out.print(f"created {user.get_username()} ({role} @ {site or 'all sites'})")
+
+
+@web_app.command("token")
+@handles_errors
+def token(
+    username: Annotated[str, typer.Option("--username", help="The account the token acts as "
+                                          "(e.g. the ICU feed's integration account).")],
+    name: Annotated[str, typer.Option("--name", help="What the token is for, e.g. "
+                                      "'ICU FHIR bridge, bed-side monitors'.")],
+) -> None:
+    """Issue an API token for an account; its secret is printed once and stored hashed."""
+    setup_django()
+    from django.contrib.auth import get_user_model
+
+    from trialdesk.errors import InputRejected
+    from trialdesk.web.api.services import create_token
+
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise InputRejected(f"No account '{username}': create it first with "
+                            "'trialdesk web createuser'.", field="username")
+    row, plaintext = create_token(user, name)
+    out.print(f"token {row.prefix}… for {username} ({name}); keep it secret, it is not "
+              "shown again:")
+    print(plaintext)
 
 
 @web_app.command("demo-setup")
@@ -83,13 +109,18 @@ def _register_randlist_import() -> None:
         site: Annotated[str | None, typer.Option(
             "--site", help="Site code, for that site's emergency list.")] = None,
     ) -> None:
-        """Load a sealed list into the trial database after checking its commitment."""
+        """Load a sealed list into the trial database after checking its commitment.
+
+        The account must hold randlist.manage (unblinded statistician, administrator):
+        the list reveals the allocation sequence.
+        """
         setup_django()
         from pathlib import Path
 
         from django.contrib.auth import get_user_model
 
         from trialdesk.errors import InputRejected
+        from trialdesk.web.accounts.permissions import has_permission
         from trialdesk.web.core.protocol_access import current_protocol
         from trialdesk.web.randomization.services import import_list
         from trialdesk.web.sites.models import Site
@@ -97,6 +128,12 @@ def _register_randlist_import() -> None:
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise InputRejected(f"No account '{username}'.", field="username")
+        if not has_permission(user, "randlist.manage"):
+            raise InputRejected(
+                f"Account '{username}' may not load a sealed list: that is "
+                "randlist.manage, held by the unblinded statistician (dmc_statistician) "
+                "or an administrator, so the blinded trial statistician and the sites "
+                "never see the allocation sequence.", field="username")
         site_obj = None
         if site is not None:
             site_obj = Site.objects.filter(code=site).first()

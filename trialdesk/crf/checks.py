@@ -271,9 +271,13 @@ def _cross_visit(protocol: Protocol, form_id: str, day: int | None, values: dict
         found.append(error("DAY_OUT_OF_SCHEDULE", "day", problem))
     assessment = assessment_for(protocol, form_id) or unscheduled_for(protocol, form_id)
     if assessment is not None and assessment.arms and ctx.arm not in assessment.arms:
+        def name(arm: str) -> str:  # the protocol's label, as people read the arm
+            return protocol.arm(arm).label if arm in protocol.arm_ids else arm
+
         found.append(warning("WRONG_ARM", None, f"{assessment.label} is given only in the "
-                             f"{', '.join(assessment.arms)} arm; this subject is in the "
-                             f"{ctx.arm} arm. Saving records a protocol deviation."))
+                             f"{', '.join(name(a) for a in assessment.arms)} arm; this "
+                             f"subject is in the {name(ctx.arm)} arm. Saving records a "
+                             "protocol deviation."))
     if day is not None and problem is None:
         date = day_date(day, ctx.randomized_at, ctx.timezone)
         today = ctx.now.astimezone(site_zone(ctx.timezone)).date()

@@ -164,35 +164,37 @@ def subject_schedule(
     """Status of every (form, day) for one subject; ``today`` is the site's calendar date."""
     day0 = day_zero_date(randomized_at, timezone)
     done_set = set(done)
+    # reasons name the arm as people read it (the protocol's label), membership uses the id
+    arm_name = protocol.arm(arm).label if arm in protocol.arm_ids else arm
     slots: list[Slot] = []
     for a in protocol.schedule.assessments:
         for day in a.day_list():
             date = day0 + dt.timedelta(days=day)
             slots.append(Slot(a.form, a.label, day, date,
                               *_status(a, day, date, arm, today, death_date, done_set,
-                                       grace_days)))
+                                       grace_days, arm_name)))
     unscheduled = tuple(
-        Slot(u.form, u.label, None, None, *_once_status(u, arm, done_set))
+        Slot(u.form, u.label, None, None, *_once_status(u, arm, done_set, arm_name))
         for u in protocol.schedule.unscheduled)
     return SubjectSchedule(day0, (today - day0).days, tuple(slots), unscheduled)
 
 
-def _once_status(u: UnscheduledForm, arm: str,
-                 done: set[tuple[str, int | None]]) -> tuple[SlotStatus, str]:
+def _once_status(u: UnscheduledForm, arm: str, done: set[tuple[str, int | None]],
+                 arm_name: str) -> tuple[SlotStatus, str]:
     if (u.form, None) in done:
         return SlotStatus.DONE, ""
     if u.arms and arm not in u.arms:
-        return SlotStatus.NOT_REQUIRED, f"not given in the {arm} arm"
+        return SlotStatus.NOT_REQUIRED, f"not given in the {arm_name} arm"
     return SlotStatus.NOT_REQUIRED, "recorded once, when it happens"
 
 
 def _status(a: Assessment, day: int, date: dt.date, arm: str, today: dt.date,
             death_date: dt.date | None, done: set[tuple[str, int | None]],
-            grace_days: int) -> tuple[SlotStatus, str]:
+            grace_days: int, arm_name: str) -> tuple[SlotStatus, str]:
     if (a.form, day) in done:
         return SlotStatus.DONE, ""
     if a.arms and arm not in a.arms:
-        return SlotStatus.NOT_REQUIRED, f"not given in the {arm} arm"
+        return SlotStatus.NOT_REQUIRED, f"not given in the {arm_name} arm"
     if death_date is not None and date > death_date:
         return SlotStatus.NOT_REQUIRED, f"after death on {death_date.isoformat()}"
     if today < date - dt.timedelta(days=a.window_days):

@@ -83,12 +83,20 @@ class _Episode:
 
 @dataclass(frozen=True)
 class _Shock:
+    """The shock criterion of one vasopressor episode; ``reason`` is a template whose
+    ``{name}`` placeholders are the ``times`` (see :class:`~.results.Check`)."""
+
     status: CriterionStatus
     reason: str
     onset_utc: dt.datetime | None = None
     available_utc: dt.datetime | None = None
     evidence: tuple[str, ...] = ()
     points: tuple[DataPoint, ...] = ()
+    times: tuple[tuple[str, dt.datetime], ...] = ()
+
+    def check(self, label: str, suffix: str = "") -> Check:
+        return Check("shock_onset", label, self.status, self.reason + suffix, self.points,
+                     self.times)
 
 
 def vasopressor_episodes(events: Iterable[ClinicalEvent],
@@ -129,8 +137,9 @@ def _shock_for_episode(episode: _Episode, bps: list[ClinicalEvent],
             status = NOT_MET if maps else UNKNOWN
             why = (f"no MAP < {config.sepsis3_map_below_mmhg:g} mmHg" if maps
                    else "no MAP charted")
-            return _Shock(status, f"{start.drug} started {format_utc(start.at_utc)} but "
-                          f"{why} in the {look} before it", points=(start_point,))
+            return _Shock(status, f"{start.drug} started {{start}} but {why} in the {look} "
+                          "before it", points=(start_point,),
+                          times=(("start", start.at_utc),))
         near = [lac for lac in lactates
                 if abs(lac.at_utc - start.at_utc) <= config.lactate_window]
         evidence = OnsetEvidence(vasopressor_starts=(VasopressorStart(start.at_utc,
@@ -142,17 +151,18 @@ def _shock_for_episode(episode: _Episode, bps: list[ClinicalEvent],
         if onset is None:
             status = NOT_MET if near else UNKNOWN
             why = "no lactate > 2 mmol/L" if near else "no lactate measured"
-            return _Shock(status, f"{start.drug} started {format_utc(start.at_utc)} for MAP "
+            return _Shock(status, f"{start.drug} started {{start}} for MAP "
                           f"{low[0].value:g} mmHg, but {why} within "
                           f"±{format_duration(config.lactate_window)}",
-                          points=(start_point, _point(low[0], "MAP")))
+                          points=(start_point, _point(low[0], "MAP")),
+                          times=(("start", start.at_utc),))
         high = next(lac for lac in near if lac.value > 2.0)
         available = max(start.available_utc, high.available_utc, low[0].available_utc)
-        return _Shock(MET, f"septic shock (Sepsis-3) from {format_utc(onset.at_utc)}",
-                      onset.at_utc, available,
+        return _Shock(MET, "onset {onset}", onset.at_utc, available,
                       (f"MAP {low[0].value:g} mmHg at {format_utc(low[0].at_utc)}",
                        *onset.evidence),
-                      (start_point, _point(low[0], "MAP"), _point(high, "lactate")))
+                      (start_point, _point(low[0], "MAP"), _point(high, "lactate")),
+                      (("onset", onset.at_utc),))
     evidence = OnsetEvidence(bp_readings=tuple(_bp(b) for b in before),
                              vasopressor_starts=(VasopressorStart(start.at_utc,
                                                                   start.drug or ""),))
@@ -161,15 +171,15 @@ def _shock_for_episode(episode: _Episode, bps: list[ClinicalEvent],
     if onset is None:
         status = NOT_MET if before else UNKNOWN
         why = ("no SBP < 90 or MAP < 70 mmHg" if before else "no blood pressure charted")
-        return _Shock(status, f"{start.drug} started {format_utc(start.at_utc)} but {why} "
-                      f"in the {look} before it", points=(start_point,))
+        return _Shock(status, f"{start.drug} started {{start}} but {why} in the {look} "
+                      "before it", points=(start_point,), times=(("start", start.at_utc),))
     hypo = [b for b in before if _bp(b).is_hypotensive]
     lowest = min(hypo, key=lambda b: (b.value, b.at_utc))
-    return _Shock(MET, f"septic shock (SSC 2012): {start.drug} started "
-                  f"{format_utc(start.at_utc)} after {lowest.kind.value.upper()} "
-                  f"{lowest.value:g} mmHg at {format_utc(lowest.at_utc)}",
+    return _Shock(MET, f"{start.drug} started {{start}} after {lowest.kind.value.upper()} "
+                  f"{lowest.value:g} mmHg at {{hypotension}}",
                   onset.at_utc, max(start.available_utc, lowest.available_utc),
-                  onset.evidence, (start_point, _point(lowest, lowest.kind.value.upper())))
+                  onset.evidence, (start_point, _point(lowest, lowest.kind.value.upper())),
+                  (("start", start.at_utc), ("hypotension", lowest.at_utc)))
 
 
 def neutrophil_counts(events: Iterable[ClinicalEvent]) -> list[_Anc]:
@@ -181,7 +191,7 @@ def neutrophil_counts(events: Iterable[ClinicalEvent]) -> list[_Anc]:
         if e.kind is EventKind.ANC:
             absolute_times.add(e.at_utc)
             out.append(_Anc(e.value, e.at_utc, e.available_utc, (_point(e, "ANC"),),
-                            f"absolute count {e.value:g} ×10^9/L"))
+                            "absolute count"))
     wbcs = {e.at_utc: e for e in sorted(events, key=lambda e: e.source)
             if e.kind is EventKind.WBC}
     pcts = {e.at_utc: e for e in sorted(events, key=lambda e: e.source)
@@ -207,19 +217,20 @@ def _neutropenia(counts: list[_Anc], onset: dt.datetime, config: PrescreenConfig
     label = config.neutrophil_criterion
     if not usable:
         return Check("neutropenia", label, UNKNOWN,
-                     f"no neutrophil count charted from {format_utc(lo)} to "
-                     f"{format_utc(hi)} (look-back {config.neutrophil_lookback_h:g} h before "
-                     "onset to the deadline)"), None
+                     "no neutrophil count charted from {from} to {to} (look-back "
+                     f"{config.neutrophil_lookback_h:g} h before onset to the deadline)",
+                     times=(("from", lo), ("to", hi))), None
     best = min(usable, key=lambda c: (abs(c.at_utc - onset), c.at_utc))
     holds = _OPS[config.neutrophil_op](best.value_10e9_per_l,
                                        config.neutrophil_threshold_10e9_per_l)
     delta = best.at_utc - onset
     rel = (f"{format_duration(delta)} after" if delta >= dt.timedelta(0)
            else f"{format_duration(-delta)} before")
-    reason = (f"ANC {best.value_10e9_per_l:g} ×10^9/L ({best.detail}) at "
-              f"{format_utc(best.at_utc)}, {rel} onset, is {'' if holds else 'not '}"
-              f"{_OP_TEXT[config.neutrophil_op]} {config.neutrophil_threshold_10e9_per_l:g}")
-    return Check("neutropenia", label, MET if holds else NOT_MET, reason, best.points), best
+    reason = (f"ANC {best.value_10e9_per_l:g} ×10^9/L ({best.detail}) at {{count}}, {rel} "
+              f"onset, is {'' if holds else 'not '}{_OP_TEXT[config.neutrophil_op]} "
+              f"{config.neutrophil_threshold_10e9_per_l:g}")
+    return Check("neutropenia", label, MET if holds else NOT_MET, reason, best.points,
+                 (("count", best.at_utc),)), best
 
 
 def _ages(info: PatientInfo | None, at: dt.datetime, config: PrescreenConfig) -> list[Check]:
@@ -262,8 +273,7 @@ def _assess_onset(patient_id: str, shock: _Shock, counts: list[_Anc],
     assert shock.onset_utc is not None
     onset = shock.onset_utc
     deadline = onset + config.deadline
-    shock_check = Check("shock_onset", f"septic shock ({config.definition.label})", MET,
-                        shock.reason, shock.points)
+    shock_check = shock.check(f"septic shock ({config.definition.label})")
     neutro, anc = _neutropenia(counts, onset, config, now)
     ages = _ages(info, onset, config)
     others = [shock_check, neutro, *ages]
@@ -275,18 +285,21 @@ def _assess_onset(patient_id: str, shock: _Shock, counts: list[_Anc],
         if detectable <= deadline:
             window = Check("window", window_label, MET,
                            f"all criteria met {format_duration(detectable - onset)} after "
-                           f"onset, deadline {format_utc(deadline)}")
+                           "onset, deadline {deadline}", times=(("deadline", deadline),))
         else:
             window = Check("window", window_label, NOT_MET,
-                           f"criteria complete only at {format_utc(detectable)}, "
+                           "criteria complete only at {complete}, "
                            f"{format_duration(detectable - deadline)} after the deadline "
-                           f"{format_utc(deadline)}")
+                           "{deadline}",
+                           times=(("complete", detectable), ("deadline", deadline)))
     elif now is not None and now > deadline:
         window = Check("window", window_label, NOT_MET,
-                       f"deadline {format_utc(deadline)} passed before the data were complete")
+                       "deadline {deadline} passed before the data were complete",
+                       times=(("deadline", deadline),))
     else:
         window = Check("window", window_label, UNKNOWN,
-                       f"deadline {format_utc(deadline)}; waiting for the missing data")
+                       "deadline {deadline}; waiting for the missing data",
+                       times=(("deadline", deadline),))
     checks = (shock_check, window, neutro, *ages)
     status = (EnrolmentWindow(onset, config.deadline_hours).status(now)
               if now is not None else None)
@@ -330,8 +343,7 @@ def assess_patient(patient_id: str, events: Iterable[ClinicalEvent],
         pick = next((s for s in shocks if s.status is UNKNOWN), shocks[0])
         more = f" ({len(shocks)} vasopressor episodes, none qualifies)" if len(shocks) > 1 \
             else ""
-        shock_check = Check("shock_onset", f"septic shock ({config.definition.label})",
-                            pick.status, pick.reason + more, pick.points)
+        shock_check = pick.check(f"septic shock ({config.definition.label})", more)
     reference = now or max((e.at_utc for e in events), default=None)
     checks = [shock_check]
     if reference is not None:

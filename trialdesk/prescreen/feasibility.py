@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trialdesk.clinical.timeutil import format_utc
 from trialdesk.clinical.units import MEASURES
 from trialdesk.eligibility.results import CriterionStatus
 from trialdesk.interop.events import (
@@ -278,8 +277,8 @@ def _shock_from_row(row: dict[str, Any], config: PrescreenConfig) -> _Shock:
         why = {"unknown": "no blood pressure charted" if config.definition.value == "ssc2012"
                else "no MAP or lactate charted", "not_met": "no qualifying hypotension "
                "or lactate"}[status.value]
-        return _Shock(status, f"{row['drug']} started {format_utc(start_at)} but {why} "
-                      "around it", points=(start,))
+        return _Shock(status, f"{row['drug']} started {{start}} but {why} around it",
+                      points=(start,), times=(("start", start_at),))
     points = [start]
     if row["hypo_at"] is not None:
         points.append(DataPoint(row["hypo_kind"].upper(), row["hypo_value"], "mmHg",
@@ -287,13 +286,14 @@ def _shock_from_row(row: dict[str, Any], config: PrescreenConfig) -> _Shock:
     if row["lac_at"] is not None:
         points.append(DataPoint("lactate", row["lac_v"], "mmol/L", _utc(row["lac_at"]),
                                 row["lac_source"]))
-    reason = (f"septic shock ({config.definition.label}): {row['drug']} started "
-              f"{format_utc(start_at)}")
+    reason = f"{row['drug']} started {{start}}"
+    times = [("start", start_at)]
     if row["hypo_at"] is not None:
         reason += (f" after {row['hypo_kind'].upper()} {row['hypo_value']:g} mmHg at "
-                   f"{format_utc(_utc(row['hypo_at']))}")
+                   "{hypotension}")
+        times.append(("hypotension", _utc(row["hypo_at"])))
     return _Shock(MET, reason, _utc(row["onset"]), _utc(row["shock_avail"]), (),
-                  tuple(points))
+                  tuple(points), tuple(times))
 
 
 def _anc_from_row(row: dict[str, Any]) -> list[_Anc]:
@@ -302,7 +302,7 @@ def _anc_from_row(row: dict[str, Any]) -> list[_Anc]:
     at = _utc(row["anc_at"])
     if row["anc_route"] == "absolute":
         points = (DataPoint("ANC", row["anc_v1"], "10^9/L", at, row["anc_src1"]),)
-        detail = f"absolute count {row['anc']:g} ×10^9/L"
+        detail = "absolute count"
     else:
         points = (DataPoint("WBC", row["anc_v1"], "10^9/L", at, row["anc_src1"]),
                   DataPoint("neutrophils %", row["anc_v2"], "%", at, row["anc_src2"]))
@@ -373,7 +373,7 @@ def _patient(pid: str, rows: list[dict[str, Any]], info: PatientInfo | None,
         check = Check("shock_onset", label, NOT_MET, "no vasopressor infusion charted")
     else:
         pick = next((s for s in shocks if s.status is UNKNOWN), shocks[0])
-        check = Check("shock_onset", label, pick.status, pick.reason, pick.points)
+        check = pick.check(label)
     checks = [check] + (_ages(info, last_event, config) if last_event else [])
     status = Status.NO if any(c.status is NOT_MET for c in checks) else Status.POSSIBLE
     return PatientAssessment(pid, status, tuple(checks), None, None, None, None, None)

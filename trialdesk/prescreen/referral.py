@@ -90,11 +90,11 @@ def screening_referral(assessment: PatientAssessment, info: PatientInfo | None,
         record[protocol.onset.field] = local.isoformat()
         prov.append(Provenance(protocol.onset.field, local.isoformat(), "",
                                start.source if start else "", assessment.onset_utc,
-                               shock.reason))
+                               shock.reason_in(timezone)))
         if shock_flag:
             record[shock_flag] = True
             prov.append(Provenance(shock_flag, True, "", start.source if start else "",
-                                   assessment.onset_utc, shock.reason))
+                                   assessment.onset_utc, shock.reason_in(timezone)))
         neutro = next((c for c in assessment.checks if c.id == "neutropenia"), None)
         if neutro_field and neutro is not None and neutro.data_used:
             points = {d.label: d for d in neutro.data_used}
@@ -102,15 +102,15 @@ def screening_referral(assessment: PatientAssessment, info: PatientInfo | None,
                 anc = points["ANC"]
                 record[neutro_field] = {"value": anc.value, "unit": anc.unit}
                 prov.append(Provenance(neutro_field, anc.value, anc.unit, anc.source,
-                                       anc.at_utc, neutro.reason))
+                                       anc.at_utc, neutro.reason_in(timezone)))
             elif "WBC" in points and "neutrophils %" in points:
                 wbc, pct = points["WBC"], points["neutrophils %"]
                 record["wbc_10e9_per_l"] = wbc.value
                 record["neutrophil_percent"] = pct.value
                 prov += [Provenance("wbc_10e9_per_l", wbc.value, wbc.unit, wbc.source,
-                                    wbc.at_utc, neutro.reason),
+                                    wbc.at_utc, neutro.reason_in(timezone)),
                          Provenance("neutrophil_percent", pct.value, pct.unit, pct.source,
-                                    pct.at_utc, neutro.reason)]
+                                    pct.at_utc, neutro.reason_in(timezone))]
     if info is not None:
         if birth_field and info.birth_date is not None:
             record[birth_field] = info.birth_date.isoformat()

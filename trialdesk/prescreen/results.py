@@ -1,14 +1,23 @@
-"""Result objects of pre-screening: per-criterion checks and the per-patient assessment."""
+"""Result objects of pre-screening: per-criterion checks and the per-patient assessment.
+
+A check's reason is a **template with structured times**: ``"norepinephrine started
+{start} after MAP 57 mmHg at {hypotension}"`` plus ``times`` = (("start", UTC datetime),
+…). :func:`render_reason` writes each time in UTC ("2116-03-03 12:00 UTC", what the CLI
+and the JSON ``reason`` show) or in a site's zone ("2116-03-03 15:00 MSK (UTC+03:00)",
+what the web pages show next to the site-time onset and deadline), so no page shows
+UTC reasons beside site-time clocks.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from trialdesk.clinical.onset import WindowStatus
-from trialdesk.clinical.timeutil import format_duration, format_utc
+from trialdesk.clinical.timeutil import format_duration, format_local, format_utc
 from trialdesk.eligibility.results import CriterionStatus
 
 
@@ -42,22 +51,51 @@ class DataPoint:
                 "source": self.source}
 
 
+def render_reason(template: str, times: Iterable[tuple[str, dt.datetime]],
+                  zone: str | None = None) -> str:
+    """``template`` with each ``{name}`` replaced by its time: in UTC ("… UTC") when
+    ``zone`` is None, else in that IANA zone with its offset. Only the named
+    placeholders are replaced (plain text replacement, no ``str.format``), so braces
+    elsewhere in the text are left alone."""
+    text = template
+    for name, t in times:
+        text = text.replace("{" + name + "}",
+                            format_utc(t) if zone is None else format_local(t, zone))
+    return text
+
+
 @dataclass(frozen=True)
 class Check:
-    """One pre-screening criterion: ``met`` means it does not stand in the way."""
+    """One pre-screening criterion: ``met`` means it does not stand in the way.
+
+    ``template`` is the reason with ``{name}`` placeholders for the ``times`` (UTC) it
+    cites; :attr:`reason` is it rendered in UTC, :meth:`reason_in` in a site's zone.
+    """
 
     id: str
     label: str
     status: CriterionStatus
-    reason: str
+    template: str
     data_used: tuple[DataPoint, ...] = ()
+    times: tuple[tuple[str, dt.datetime], ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return render_reason(self.template, self.times)
+
+    def reason_in(self, zone: str) -> str:
+        return render_reason(self.template, self.times, zone)
 
     def __str__(self) -> str:
         return f"{self.label}: {self.status.value} — {self.reason}"
 
     def to_dict(self) -> dict[str, Any]:
+        """``reason`` in UTC (as before) plus ``template`` and ``times`` (ISO 8601 UTC),
+        from which the web pages render the reason in site time."""
         return {"id": self.id, "label": self.label, "status": self.status.value,
-                "reason": self.reason, "data_used": [d.to_dict() for d in self.data_used]}
+                "reason": self.reason, "template": self.template,
+                "times": {name: t.isoformat() for name, t in self.times},
+                "data_used": [d.to_dict() for d in self.data_used]}
 
 
 @dataclass(frozen=True)

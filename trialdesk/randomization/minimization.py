@@ -147,7 +147,7 @@ def _check_state(protocol: Protocol, counts: MarginalCounts) -> None:
         raise AllocationError(
             f"The stored minimization counts do not match protocol {protocol.protocol_id} "
             "(factors, levels or arms differ): rebuild them with MarginalCounts."
-            "from_allocations and call the trial statistician.", field="counts")
+            "from_allocations and call the unblinded statistician.", field="counts")
 
 
 def imbalance_scores(protocol: Protocol, counts: MarginalCounts,

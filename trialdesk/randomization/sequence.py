@@ -99,7 +99,7 @@ class AllocationList:
             raise ListExhausted(
                 f"Allocation list '{self.label}' of {self.protocol_id} has no entry {sequence} "
                 f"for stratum {stratum}: all {len(entries)} entries are used. Do not improvise "
-                "an allocation: call the trial statistician, and use the emergency procedure "
+                "an allocation: call the unblinded statistician, and use the emergency procedure "
                 "(sealed emergency envelopes) until a new list is published.", field="stratum")
         return entries[sequence - 1]
 
@@ -127,7 +127,7 @@ class AllocationList:
             raise CommitmentMismatch(
                 f"Allocation list '{self.label}' of {self.protocol_id}: the list in use is not "
                 f"the list that was published (expected sha256 {expected}, actual {actual}). "
-                "Stop allocating from it and call the trial statistician.", field="commitment")
+                "Stop allocating from it and call the unblinded statistician.", field="commitment")
 
     @classmethod
     def from_csv(cls, text: str) -> AllocationList:

@@ -1,7 +1,9 @@
 """Demo set-up for ``make run``: sites, one account per role, a sealed list, screenings.
 
 Everything goes through the same service functions as real use. Passwords are
-random and printed once, at first start; nothing here runs outside demo mode.
+random and printed once, at first start; nothing here runs outside demo mode. The ICU
+data feed's account (integration role) gets no usable password but an API token,
+printed once too, for ``POST /api/fhir``.
 """
 
 from __future__ import annotations
@@ -20,25 +22,35 @@ from trialdesk.protocol.schema import RandomizationMethod
 from trialdesk.randomization import generate_emergency_lists, generate_list
 from trialdesk.web.accounts.models import Role
 from trialdesk.web.accounts.services import create_user
+from trialdesk.web.api.services import create_token
 from trialdesk.web.randomization.models import RandomizationList
 from trialdesk.web.randomization.services import import_list, randomize
 from trialdesk.web.screening.models import Screening
 from trialdesk.web.screening.services import close_screening, create_screening, record_consent
 from trialdesk.web.sites.services import sync_sites
 
-TRIAL_WIDE = {Role.DATA_MANAGER, Role.MONITOR, Role.STATISTICIAN, Role.DMC, Role.ADMINISTRATOR}
+TRIAL_WIDE = {Role.DATA_MANAGER, Role.MONITOR, Role.STATISTICIAN, Role.DMC_STATISTICIAN,
+              Role.DMC, Role.SPONSOR, Role.ADMINISTRATOR}
+#: machine accounts: an API token instead of a password (the ICU feed of the first site)
+TOKEN_ONLY = {Role.INTEGRATION}
 
 
 @dataclass
 class DemoReport:
     credentials: dict[str, str] = field(default_factory=dict)
+    #: username -> API token of the machine accounts (shown once, like the passwords)
+    tokens: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = list(self.notes)
         if self.credentials:
             lines.append("Demo accounts (shown once; change or delete before real use):")
-            lines += [f"  {user:<14} {password}" for user, password in self.credentials.items()]
+            lines += [f"  {user:<16} {password}" for user, password in self.credentials.items()]
+        if self.tokens:
+            lines.append("API tokens (shown once; `Authorization: Bearer <token>`, "
+                         "POST /api/fhir):")
+            lines += [f"  {user:<16} {token}" for user, token in self.tokens.items()]
         return "\n".join(lines)
 
 
@@ -80,23 +92,31 @@ def setup_demo(protocol: Protocol) -> DemoReport:
         if users.filter(username=username).exists():
             continue
         password = _demo_password(username, f"{username}@example.org")
-        create_user(username, password, role=role.value,
-                    site_code=None if role in TRIAL_WIDE else site.code,
-                    email=f"{username}@example.org")
-        report.credentials[username] = password
-    if not report.credentials:
-        report.notes.append("Demo accounts already exist (passwords were shown at first start).")
+        user = create_user(username, password, role=role.value,
+                           site_code=None if role in TRIAL_WIDE else site.code,
+                           email=f"{username}@example.org")
+        if role in TOKEN_ONLY:
+            user.set_unusable_password()  # API only: the sign-in refuses it anyway
+            user.save(update_fields=["password"])
+            report.tokens[username] = create_token(user, "ICU data feed (demo)")[1]
+        else:
+            report.credentials[username] = password
+    if not report.credentials and not report.tokens:
+        report.notes.append("Demo accounts already exist (passwords and the feed's token "
+                            "were shown at first start).")
     coordinator = users.get(username="coordinator")
-    statistician = users.get(username="statistician")
+    # the sealed list is the unblinded statistician's (randlist.manage), never the
+    # blinded trial statistician's
+    list_keeper = users.get(username=Role.DMC_STATISTICIAN.value.replace("_", ""))
     if protocol.randomization.method is not RandomizationMethod.MINIMIZATION and \
             not RandomizationList.objects.filter(label="main", active=True).exists():
         seed = secrets.token_hex(16)
         alist = generate_list(protocol, seed=seed, size_per_stratum=40)
-        import_list(protocol, alist.to_csv(), alist.commitment(), user=statistician)
+        import_list(protocol, alist.to_csv(), alist.commitment(), user=list_keeper)
         report.notes.append(f"Loaded a demo allocation list, commitment {alist.commitment()}.")
         for code, elist in generate_emergency_lists(protocol, seed=seed).items():
             site_obj = next(s for s in sites if s.code == code)
-            import_list(protocol, elist.to_csv(), elist.commitment(), user=statistician,
+            import_list(protocol, elist.to_csv(), elist.commitment(), user=list_keeper,
                         site=site_obj)
     if not Screening.objects.exists():
         _demo_screenings(protocol, site, coordinator)

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "trialdesk.web.safety",
     "trialdesk.web.prescreen",
     "trialdesk.web.reports",
+    "trialdesk.web.exports",
 ]
 
 MIDDLEWARE = [

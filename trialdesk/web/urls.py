@@ -13,6 +13,7 @@ urlpatterns = [
     path("casebook/", include("trialdesk.web.casebook.urls")),
     path("candidates/", include("trialdesk.web.prescreen.urls")),
     path("reports/", include("trialdesk.web.reports.urls")),
+    path("exports/", include("trialdesk.web.exports.urls")),
     path("api/", api.urls),
     path("", include("trialdesk.web.core.urls")),
 ]

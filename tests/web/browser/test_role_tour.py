@@ -5,7 +5,8 @@ now, so some are still in follow-up with forms due). Each demo account signs in 
 opens its home page, every page its navigation bar offers, a patient's casebook and a
 SOFA form (or the SOFA calculator for roles that do not enter forms). Every page must
 load (no 403, no 404, no 500), fit the navigation on one line at 1280 px and log no
-error in the browser console.
+error in the browser console. The ICU feed's integration account is no person: its
+sign-in is refused with a message saying it works by API token only.
 
 Screenshots: ``var/screenshots/review-<role>-<page>.png`` — look at them after a layout
 change.
@@ -27,6 +28,9 @@ expect = playwright_api.expect
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PATIENTS = 8
+#: machine accounts: an API token, no password, no page
+MACHINE_ROLES = {Role.INTEGRATION}
+PEOPLE = [r for r in Role if r not in MACHINE_ROLES]
 
 
 @pytest.fixture
@@ -81,7 +85,7 @@ def _sign_in(page, base_url: str, username: str, password: str) -> None:
     expect(page.locator("header.top form.who")).to_contain_text(username)
 
 
-@pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
+@pytest.mark.parametrize("role", PEOPLE, ids=lambda r: r.value)
 def test_each_role_finds_its_pages_working(role, browser, live_server, demo_trial):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
@@ -106,5 +110,29 @@ def test_each_role_finds_its_pages_working(role, browser, live_server, demo_tria
             if sofa_forms:
                 tour.open(sofa_forms[0], "sofa-form")
         assert not tour.problems, "\n".join(tour.problems)
+    finally:
+        context.close()
+
+
+def test_the_integration_account_is_refused_at_the_sign_in(browser, live_server, demo_trial,
+                                                           django_user_model):
+    assert "integration" not in demo_trial  # the demo gives it a token, not a password
+    feed = django_user_model.objects.get(username="integration")
+    feed.set_password("a password someone set 1")  # even the right password is refused
+    feed.save()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", "integration")
+        page.fill("#id_password", "a password someone set 1")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("main")).to_contain_text(
+            "system account for the ICU data feed")
+        expect(page.locator("header.top form.who")).to_have_count(0)
+        page.screenshot(path=str(SCREENSHOTS / "review-integration-refused.png"))
+        page.goto(f"{live_server.url}/")
+        assert "/accounts/login/" in page.url
     finally:
         context.close()

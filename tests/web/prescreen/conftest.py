@@ -21,7 +21,7 @@ def iso(t: dt.datetime) -> str:
 
 @dataclass
 class Feed:
-    """The hospital's FHIR bridge: an administrator at NRCH with an API token."""
+    """The hospital's FHIR bridge: an integration account at NRCH with an API token."""
 
     client: Client
 
@@ -39,7 +39,7 @@ def feed_for(user) -> Feed:
 @pytest.fixture
 def feed(nrch, django_user_model):
     return feed_for(member(django_user_model.objects.create_user("fhir-bridge"),
-                           "administrator", nrch))
+                           "integration", nrch))
 
 
 @pytest.fixture

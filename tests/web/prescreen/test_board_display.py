@@ -21,7 +21,7 @@ def test_criteria_text_is_escaped_and_status_words_read_as_pass_fail():
     html = criteria_html([
         {"status": "met", "label": "I4: Patients ≥17 years", "reason": "age 56 <b>&"},
         {"status": "not_met", "label": "E3: Age > 75 years", "reason": 'age 80 "x"'},
-        {"status": "unknown", "label": "I3", "reason": "no count"}])
+        {"status": "unknown", "label": "I3", "reason": "no count"}], "Europe/Moscow")
     assert html == (
         '<li><span class="status-met" title="met">✓ passes</span> '
         "<strong>I4: Patients ≥17 years</strong> — age 56 &lt;b&gt;&amp;</li>"

@@ -199,8 +199,8 @@ def test_an_organization_that_is_not_a_site_is_refused(feed, shock):
 def test_site_comes_from_the_encounter_then_the_parameter_then_the_protocol(
         feed, shock, nrch, django_user_model):
     berlin = Site.objects.create(code="berlin", name="Berlin ICU", timezone="Europe/Berlin")
-    admin = member(django_user_model.objects.create_user("trial-admin"), "administrator")
-    trial_feed = feed_for(admin)  # trial-wide: may feed every site
+    network = member(django_user_model.objects.create_user("network-feed"), "integration")
+    trial_feed = feed_for(network)  # trial-wide: may feed every site
     trial_feed.post({**shock.patient(), "id": "a",
                      "managingOrganization": {"display": "Berlin ICU"}})
     trial_feed.post(shock.map() | {"subject": {"reference": "Patient/b"}}, site="berlin")

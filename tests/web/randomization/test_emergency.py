@@ -216,6 +216,6 @@ def test_an_unknown_arm_is_rejected(rumcess, site, alice, envelopes):
 
 def test_without_an_imported_emergency_list_the_statistician_is_named(rumcess, site, alice):
     screening, opened_at = _treated(site, alice)
-    with pytest.raises(AllocationError, match="trial statistician"):
+    with pytest.raises(AllocationError, match="unblinded statistician"):
         _reconcile(rumcess, alice, screening, opened_at, 1, rumcess.arm_ids[0])
     assert Allocation.objects.count() == 0

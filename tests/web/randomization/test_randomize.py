@@ -132,7 +132,7 @@ def test_missing_stratification_level_is_asked_for(rumcess, site, alice, sealed_
 
 
 def test_without_a_loaded_list_the_statistician_is_named(rumcess, site, alice):
-    with pytest.raises(AllocationError, match="trial statistician"):
+    with pytest.raises(AllocationError, match="unblinded statistician"):
         randomize(_screen(site, alice).pk, user=alice, request_id=_rid(), protocol=rumcess)
 
 

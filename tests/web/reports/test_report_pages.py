@@ -1,7 +1,9 @@
 """Reports in the web app and from the command line, built from the database.
 
-The closed (arm-level) report is for the DMC only; blinded roles get 403 on every
-closed URL. The stored HTML and PDF are served byte for byte with their SHA-256.
+The closed (arm-level) report is for the DMC and the unblinded statistician who
+prepares it for them; blinded roles (the trial statistician, the data manager, the
+sponsor) get 403 on every closed URL. The stored HTML and PDF are served byte for byte
+with their SHA-256.
 """
 
 from __future__ import annotations
@@ -33,8 +35,16 @@ def statistician(django_user_model):
                   "statistician")
 
 
-def test_dmc_generates_and_reads_the_closed_report(trial, dmc):
-    client = browser(dmc)
+@pytest.fixture
+def unblinded_statistician(django_user_model):
+    return member(django_user_model.objects.create_user("ursula", password="x" * 16),
+                  "dmc_statistician")
+
+
+@pytest.mark.parametrize("reader", ["dmc", "unblinded_statistician"])
+def test_the_dmc_and_the_unblinded_statistician_generate_and_read_the_closed_report(
+        trial, reader, request):
+    client = browser(request.getfixturevalue(reader))
     response = client.post(reverse("reports:generate_closed"))
     assert response.status_code == 302
     artefact = ReportArtefact.objects.get()
@@ -53,7 +63,7 @@ def test_dmc_generates_and_reads_the_closed_report(trial, dmc):
     assert 'id="generate-closed"' in index and artefact.dataset_sha256 in index
 
 
-@pytest.mark.parametrize("role", ["statistician", "data_manager"])
+@pytest.mark.parametrize("role", ["statistician", "data_manager", "sponsor"])
 def test_blinded_roles_get_the_open_report_and_403_on_the_closed_one(role, trial, dmc,
                                                                       django_user_model):
     browser(dmc).post(reverse("reports:generate_closed"))
@@ -111,3 +121,17 @@ def test_cli_report_from_the_database_writes_report_dataset_and_manifest(trial, 
     assert again.content_sha256 == manifest["dataset_sha256"]
     assert set(manifest["tables"]) == {"subjects", "daily", "adverse_events", "deviations",
                                        "screening", "disposition"}
+
+
+def test_the_closed_report_from_the_database_names_the_arms_by_their_labels(trial, dmc):
+    """protocols/rumcess.yaml: control = "Standard therapy", msc = "MSC + standard
+    therapy"; the trial fixture has 1 control and 2 MSC patients."""
+    client = browser(dmc)
+    client.post(reverse("reports:generate_closed"))
+    html = client.get(reverse("reports:closed_html")).content.decode()
+    assert "<th>Standard therapy</th><th>MSC + standard therapy</th>" in html  # Table 1
+    assert "<td>Standard therapy</td><td>1</td>" in html  # mortality by arm
+    assert "<td>MSC + standard therapy</td><td>2</td>" in html
+    assert "Allocated to MSC + standard therapy (n = 2)" in html  # CONSORT box
+    for arm_id in ("msc", "control"):
+        assert f">{arm_id}<" not in html and f"Allocated to {arm_id} " not in html

@@ -14,14 +14,25 @@ from trialdesk.web.sites.models import Site
 
 
 class Role(models.TextChoices):
+    """What a user does in the trial (docs/permissions.md says what each role may do).
+
+    The trial statistician stays blind to comparative results; the unblinded statistician
+    holds the allocation list and prepares the closed report for the DMC. The sponsor
+    oversees read-only. ``integration`` is a machine account (the ICU data feed): API
+    token only, refused at the web sign-in.
+    """
+
     INVESTIGATOR = "investigator", "Investigator"
     COORDINATOR = "coordinator", "Research coordinator"
     LAB = "lab", "Cell-therapy lab"
     DATA_MANAGER = "data_manager", "Data manager"
     MONITOR = "monitor", "Monitor"
     STATISTICIAN = "statistician", "Trial statistician"
+    DMC_STATISTICIAN = "dmc_statistician", "Unblinded statistician (DMC support)"
     DMC = "dmc", "Data monitoring committee member"
+    SPONSOR = "sponsor", "Sponsor (read-only oversight)"
     ADMINISTRATOR = "administrator", "Administrator"
+    INTEGRATION = "integration", "System integration (ICU data feed)"
 
 
 class Membership(models.Model):
@@ -57,6 +68,7 @@ class AccessEvent(models.Model):
     class Kind(models.TextChoices):
         LOGIN = "login", "Login"
         LOGIN_FAILED = "login_failed", "Failed login"
+        API_ONLY_REFUSED = "api_only_refused", "Sign-in refused: API-only account"
         SIGNATURE_FAILED = "signature_failed", "Wrong password at an electronic signature"
         LOCKED = "locked", "Account locked"
         LOGOUT = "logout", "Logout"

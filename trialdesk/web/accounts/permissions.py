@@ -19,12 +19,14 @@ from trialdesk.web.sites.models import Site
 
 R = Role
 ALL_ROLES = frozenset(Role)
+#: everyone who signs in to the web pages; the integration role is an API token only
+HUMAN_ROLES = ALL_ROLES - {R.INTEGRATION}
 SITE_STAFF = frozenset({R.INVESTIGATOR, R.COORDINATOR})
 
 #: action -> roles allowed. The single source of truth, listed in docs/permissions.md.
 PERMISSIONS: dict[str, frozenset[Role]] = {
-    "trial.view": ALL_ROLES,
-    "tools.use": ALL_ROLES,
+    "trial.view": HUMAN_ROLES,
+    "tools.use": HUMAN_ROLES,
     "screening.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR},
     "screening.edit": SITE_STAFF,
     "consent.record": SITE_STAFF,
@@ -34,15 +36,20 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "casebook.view": SITE_STAFF | {R.LAB, R.DATA_MANAGER, R.MONITOR},
     "casebook.edit": SITE_STAFF,
     "msc.record": frozenset({R.LAB}),
-    "deviation.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR},
+    "deviation.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR, R.SPONSOR},
     "deviation.acknowledge": frozenset({R.INVESTIGATOR, R.DATA_MANAGER}),
-    "audit.view": frozenset({R.INVESTIGATOR, R.DATA_MANAGER, R.MONITOR, R.ADMINISTRATOR}),
-    "randlist.manage": frozenset({R.STATISTICIAN, R.ADMINISTRATOR}),
-    "ae.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR},
+    "audit.view": frozenset({R.INVESTIGATOR, R.DATA_MANAGER, R.MONITOR, R.SPONSOR,
+                             R.ADMINISTRATOR}),
+    # the sealed list reveals the allocation sequence: its maker must be kept apart from
+    # enrolment and from the blinded trial statistician (ICH E9 §2.3; SPIRIT 2013 16c)
+    "randlist.manage": frozenset({R.DMC_STATISTICIAN, R.ADMINISTRATOR}),
+    "ae.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR, R.SPONSOR},
     "ae.report": SITE_STAFF,
-    "safety.dashboard": frozenset({R.INVESTIGATOR, R.DATA_MANAGER, R.MONITOR,
+    "safety.dashboard": frozenset({R.INVESTIGATOR, R.DATA_MANAGER, R.MONITOR, R.SPONSOR,
                                    R.ADMINISTRATOR}),
-    "safety.regulator_report": frozenset({R.DATA_MANAGER, R.ADMINISTRATOR}),
+    # expedited (SUSAR) reports to the regulator are the sponsor's legal duty: the sponsor
+    # records when it sent one (a time on the event, audited), never the event itself
+    "safety.regulator_report": frozenset({R.DATA_MANAGER, R.SPONSOR, R.ADMINISTRATOR}),
     "query.view": SITE_STAFF | {R.DATA_MANAGER, R.MONITOR},
     "query.raise": frozenset({R.DATA_MANAGER, R.MONITOR}),
     "query.close": frozenset({R.DATA_MANAGER, R.MONITOR}),
@@ -50,15 +57,19 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "sdv.mark": frozenset({R.MONITOR}),
     "record.sign": frozenset({R.INVESTIGATOR}),
     "lock.manage": frozenset({R.DATA_MANAGER}),
+    # the complete trial record (ODM 1.3.2 / long CSV) for inspection (docs/export.md);
+    # the sponsor owns the trial's data and answers to the regulators for it
+    "data.export": frozenset({R.DATA_MANAGER, R.SPONSOR, R.ADMINISTRATOR}),
     "prescreen.view": SITE_STAFF,
-    # the ICU data feed: a user with the administrator role at the site (or trial-wide)
+    # the ICU data feed: a user with the integration role at the site (or trial-wide)
     # holding an API token, e.g. the hospital's FHIR bridge (docs/prescreen.md)
-    "prescreen.ingest": frozenset({R.ADMINISTRATOR}),
+    "prescreen.ingest": frozenset({R.INTEGRATION}),
     # trial reports (docs/reports.md): the open report pools all arms; the closed one
-    # shows arm-level results and is for the DMC only (an unblinded reporting
-    # statistician is given the DMC role; the trial statistician stays blinded)
-    "report.open": frozenset({R.STATISTICIAN, R.DMC, R.DATA_MANAGER}),
-    "report.closed": frozenset({R.DMC}),
+    # shows arm-level results: for the DMC and the unblinded statistician who prepares
+    # it for them (the trial statistician stays blinded)
+    "report.open": frozenset({R.STATISTICIAN, R.DMC_STATISTICIAN, R.DMC, R.DATA_MANAGER,
+                              R.SPONSOR}),
+    "report.closed": frozenset({R.DMC_STATISTICIAN, R.DMC}),
 }
 
 #: action -> what it lets a user do, one line each (docs/permissions.md; who may is above).
@@ -78,12 +89,15 @@ DESCRIPTIONS: dict[str, str] = {
     "deviation.view": "See protocol deviations (e.g. a late infusion).",
     "deviation.acknowledge": "Acknowledge a protocol deviation with a comment.",
     "audit.view": "See the audit trail of a record.",
-    "randlist.manage": "Generate and import the sealed randomization list.",
+    "randlist.manage": "Generate and import the sealed randomization list (it reveals the "
+                       "allocation sequence: the unblinded statistician, not the blinded "
+                       "trial statistician; ICH E9 §2.3).",
     "ae.view": "See a patient's adverse events and their reporting clocks.",
     "ae.report": "Report, update and mark entered in error adverse events; record the "
                  "report to the sponsor.",
     "safety.dashboard": "See the trial's safety dashboard: adverse events, reporting clocks.",
-    "safety.regulator_report": "Record an expedited report to the regulator.",
+    "safety.regulator_report": "Record an expedited report to the regulator (the "
+                               "sponsor's legal duty, so the sponsor may record it).",
     "query.view": "See the data queries on a record.",
     "query.raise": "Raise data queries; list all queries.",
     "query.close": "Close or reopen a query after its answer; withdraw one raised in error.",
@@ -91,10 +105,14 @@ DESCRIPTIONS: dict[str, str] = {
     "sdv.mark": "Mark a record as source-data verified.",
     "record.sign": "Sign a record or a whole casebook as investigator.",
     "lock.manage": "Lock a patient's casebook or the whole trial (database lock).",
+    "data.export": "Download the complete trial record with its audit trail and signatures "
+                   "(CDISC ODM 1.3.2 or long CSV); every export is logged.",
     "prescreen.view": "See the ICU candidate board (pre-screening from the data feed).",
-    "prescreen.ingest": "Send ICU observations through the API (the data feed's token).",
+    "prescreen.ingest": "Send ICU observations through the API (the data feed's token; "
+                        "its integration account cannot sign in to the pages).",
     "report.open": "Generate and read the open (pooled, blinded) trial report.",
-    "report.closed": "Generate and read the closed report with arm-level results (DMC).",
+    "report.closed": "Generate and read the closed report with arm-level results (DMC, "
+                     "and the unblinded statistician who prepares it).",
 }
 
 

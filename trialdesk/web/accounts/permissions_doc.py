@@ -25,6 +25,25 @@ coordinator, cell-therapy lab) hold their role at one site and see that site's p
 only; trial-wide roles are given with no site and see every site. Anything not listed is
 refused (deny by default). The navigation bar shows each user only the pages their
 roles open.
+
+Three separations the table encodes:
+
+- **Blinded and unblinded statistics.** The trial statistician (`statistician`) stays
+  blind to comparative results: the open (pooled) report only. The unblinded statistician
+  (`dmc_statistician`) prepares the closed, arm-level report for the DMC and keeps the
+  allocation list: generating or importing the sealed list (`randlist.manage`) reveals the
+  allocation sequence, so it belongs to the unblinded statistician, who takes no part in
+  enrolment, and not to the blinded trial statistician (ICH E9 §2.3; SPIRIT 2013 16c).
+- **The sponsor** (`sponsor`) oversees read-only: protocol, safety dashboard with the
+  SAE/SUSAR clocks, adverse events, deviations, the open report, audit trails, the
+  complete trial record for download (`data.export`: the sponsor owns the data). Its one
+  entry is `safety.regulator_report`: recording when it sent an expedited (SUSAR) report
+  to the regulator, which is the sponsor's own legal duty (ICH E2A). It enters and
+  changes no patient data.
+- **Machine accounts.** The ICU data feed acts as a user with the `integration` role,
+  holding only `prescreen.ingest`, through an API token (docs/api.md). Such an account
+  is refused at the web sign-in, with a message saying so, even with the right password
+  (the refusal is logged, not counted towards the lockout).
 """
 
 

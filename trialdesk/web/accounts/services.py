@@ -61,6 +61,28 @@ def record_logout(username: str, ip: str | None) -> None:
     AccessEvent.objects.create(username=username, kind=AccessEvent.Kind.LOGOUT, ip=ip)
 
 
+#: roles of machine accounts: they act through an API token and never sign in to the pages
+API_ONLY_ROLES = frozenset({Role.INTEGRATION})
+
+
+def is_api_only(user: object) -> bool:
+    """Whether every active role of ``user`` is a machine role (e.g. the ICU data feed).
+
+    Such an account is refused at the web sign-in even with the right password; a person
+    who also holds a human role signs in as usual.
+    """
+    roles = set(Membership.objects.filter(user=user, active=True)
+                .values_list("role", flat=True))
+    return bool(roles) and roles <= {r.value for r in API_ONLY_ROLES}
+
+
+def record_api_only_refusal(username: str, ip: str | None) -> None:
+    """Log a sign-in refused because the account is API-only (not counted to the lockout:
+    the password was right)."""
+    AccessEvent.objects.create(username=username, kind=AccessEvent.Kind.API_ONLY_REFUSED,
+                               ip=ip)
+
+
 @transaction.atomic
 def create_user(username: str, password: str, *, role: str, site_code: str | None,
                 email: str = "") -> object:

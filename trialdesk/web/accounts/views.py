@@ -11,11 +11,18 @@ from django.http import HttpRequest, HttpResponse
 
 from trialdesk.web.accounts.permissions import public
 from trialdesk.web.accounts.services import (
+    is_api_only,
     lockout_until,
+    record_api_only_refusal,
     record_failure,
     record_login,
     record_logout,
 )
+
+#: shown when a machine account (integration role) tries the web sign-in
+API_ONLY_MESSAGE = ("This is a system account for the ICU data feed: it sends data through "
+                    "its API token only and cannot sign in to TrialDesk's pages. Sign in "
+                    "with your personal account.")
 
 
 def _ip(request: HttpRequest) -> str | None:
@@ -23,7 +30,13 @@ def _ip(request: HttpRequest) -> str | None:
 
 
 class LockoutAuthenticationForm(AuthenticationForm):
-    """Refuses a locked account before checking the password; counts failures."""
+    """Refuses a locked account before checking the password; counts failures; refuses
+    a machine account (integration role only) after it, without counting a failure."""
+
+    def confirm_login_allowed(self, user):
+        super().confirm_login_allowed(user)
+        if is_api_only(user):
+            raise forms.ValidationError(API_ONLY_MESSAGE, code="api_only")
 
     def clean(self):
         username = (self.data.get("username") or "").strip()
@@ -35,7 +48,10 @@ class LockoutAuthenticationForm(AuthenticationForm):
                 "ask the trial administrator to unlock it.", code="locked")
         try:
             return super().clean()
-        except forms.ValidationError:
+        except forms.ValidationError as exc:
+            if getattr(exc, "code", None) == "api_only":
+                record_api_only_refusal(username, _ip(self.request))
+                raise
             if username:
                 until = record_failure(username, _ip(self.request))
                 if until is not None:

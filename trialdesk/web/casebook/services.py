@@ -35,6 +35,7 @@ from trialdesk.clinical.timeutil import site_zone, utcnow
 from trialdesk.crf.checks import CheckResult, VisitContext, canonical_values, check_form
 from trialdesk.crf.forms import LAB_FORMS, form_definition
 from trialdesk.crf.schedule import SubjectSchedule, subject_schedule
+from trialdesk.crf.vital_status import death_date  # the casebook's date of death (core)
 from trialdesk.errors import ConfirmationRequired, EditCheckFailed, InputRejected
 from trialdesk.intervention.deviations import detect_deviations, dose_given
 from trialdesk.intervention.release import check_release, time_value
@@ -64,23 +65,6 @@ def _hold_unlocked(allocation: Allocation) -> None:
 
 
 # --- reading ------------------------------------------------------------------------------
-
-
-def death_date(records: Iterable[FormRecord]) -> dt.date | None:
-    """The earliest death recorded on a vital-status or end-of-study form, if any."""
-    dates = []
-    for r in records:
-        raw = None
-        if r.form_id == "vital_status" and r.data.get("status") == "dead":
-            raw = r.data.get("date_of_death")
-        elif r.form_id == "end_of_study" and r.data.get("status") == "died":
-            raw = r.data.get("date")
-        if isinstance(raw, str):
-            try:
-                dates.append(dt.date.fromisoformat(raw))
-            except ValueError:
-                continue
-    return min(dates) if dates else None
 
 
 def visit_context(allocation: Allocation, *, now: dt.datetime | None = None,

@@ -5,7 +5,9 @@ the deviations list. Every rule is the domain core's; saving is services.save_fo
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
@@ -25,7 +27,15 @@ from trialdesk.crf.forms import (
 )
 from trialdesk.crf.schedule import SlotStatus, day_date, is_unscheduled
 from trialdesk.errors import EditCheckFailed, TrialError
-from trialdesk.web.accounts.permissions import check_site, has_permission, requires, sites_for
+from trialdesk.web.accounts.models import Membership
+from trialdesk.web.accounts.permissions import (
+    PERMISSIONS,
+    check_site,
+    has_permission,
+    requires,
+    sites_for,
+)
+from trialdesk.web.casebook.matrix import SORTS, MatrixRow, subject_matrix
 from trialdesk.web.casebook.models import Deviation, DeviationStatus, FormRecord
 from trialdesk.web.casebook.services import (
     MSC_DAYS,
@@ -65,14 +75,79 @@ def _day_url(day: int | None) -> str:
 @requires("casebook.view")
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
+    """The subject matrix: every patient's casebook status at the user's sites
+    (:mod:`trialdesk.web.casebook.matrix`), filtered, sorted by overdue forms, 50 a page."""
     protocol = current_protocol()
-    allocations = (Allocation.objects.select_related("site")
-                   .filter(site__in=sites_for(request.user, "casebook.view"))
-                   .order_by("-randomized_at"))
-    rows = [{"a": a, "arm": protocol.arm(a.arm).label if a.arm in protocol.arm_ids else a.arm,
-             "randomized": format_local(a.randomized_at, a.site.timezone)}
-            for a in allocations[:500]]
-    return render(request, "casebook/index.html", {"rows": rows})
+    sites = list(sites_for(request.user, "casebook.view"))
+    allocations = Allocation.objects.filter(site__in=sites)
+    site = request.GET.get("site", "")
+    if site:
+        allocations = allocations.filter(site__code=site)
+    search = request.GET.get("q", "").strip()
+    if search:
+        allocations = allocations.filter(subject_id__icontains=search)
+    attention = request.GET.get("attention") == "1"
+    sort = request.GET.get("sort", "overdue")
+    sort = sort if sort in SORTS else "overdue"
+    try:
+        page_number = int(request.GET.get("page", "1"))
+    except ValueError:
+        page_number = 1
+    matrix = subject_matrix(protocol, allocations, needs_attention=attention, sort=sort,
+                            page=page_number)
+    may = _may_by_site(request.user, ("query.raise", "query.answer", "deviation.view",
+                                      "lock.manage"))
+    filters = {"site": site, "q": search, "attention": "1" if attention else "",
+               "sort": sort}
+    return render(request, "casebook/index.html", {
+        "m": matrix, "rows": [{"r": r, "links": _matrix_links(r, may)} for r in matrix.rows],
+        "sites": sites, "filters": filters,
+        "sort_urls": [(key, "?" + _page_query({**filters, "sort": key}, 1)) for key in SORTS],
+        "prev_url": "?" + _page_query(filters, matrix.page - 1) if matrix.page > 1 else None,
+        "next_url": "?" + _page_query(filters, matrix.page + 1)
+        if matrix.page < matrix.pages else None,
+    })
+
+
+def _page_query(filters: dict[str, str], page: int) -> str:
+    return urlencode({**{k: v for k, v in filters.items() if v}, "page": page})
+
+
+def _may_by_site(user: Any, actions: tuple[str, ...]) -> dict[int | None, set[str]]:
+    """Actions the user may take at each site, from one read of their memberships (the
+    same rule as ``has_permission``: a trial-wide role counts at every site). Key None
+    holds what trial-wide roles allow."""
+    memberships = list(Membership.objects.filter(user=user, active=True)
+                       .values_list("role", "site_id"))
+    allowed: dict[int | None, set[str]] = defaultdict(set)
+    for role, site_id in memberships:
+        for action in actions:
+            if role in PERMISSIONS[action]:
+                allowed[site_id].add(action)
+    return allowed
+
+
+def _matrix_links(row: MatrixRow, may: dict[int | None, set[str]]) -> dict[str, str | None]:
+    """Where each count of a row is acted on, when the user's role there allows it."""
+    a = row.allocation
+    actions = may.get(a.site_id, set()) | may.get(None, set())
+    book = reverse("casebook:detail", args=[a.subject_id])
+    subject = urlencode({"subject": a.subject_id})
+    if "query.raise" in actions:
+        queries = reverse("datamgmt:query_list") + "?" + subject
+        answered = queries + "&state=answered"
+    elif "query.answer" in actions:
+        queries, answered = reverse("datamgmt:queries_to_answer") + "?" + subject, None
+    else:
+        queries = answered = None
+    return {
+        "book": book, "schedule": book + "#schedule", "forms": book + "#recorded-forms",
+        "sofa": book + "#sofa-row", "queries": queries, "answered": answered,
+        "deviations": reverse("casebook:deviations") + "?" + subject
+        if "deviation.view" in actions else None,
+        "lock": reverse("datamgmt:patient_lock", args=[a.subject_id])
+        if "lock.manage" in actions else None,
+    }
 
 
 @requires("casebook.view")
@@ -94,9 +169,11 @@ def detail(request: HttpRequest, subject_id: str) -> HttpResponse:
                 href = _form_href(allocation, form_id, day)
             cells.append({"slot": slot, "href": href})
         grid.append({"form": form_id, "label": label, "cells": cells})
+    other_arms = {u.form for u in protocol.schedule.unscheduled
+                  if u.arms and allocation.arm not in u.arms}
     unscheduled = [{"slot": s, "href": _form_href(allocation, s.form, None)
                     if (can_msc if is_lab_form(s.form) else can_edit)
-                    and s.reason != f"not given in the {allocation.arm} arm" else None}
+                    and s.form not in other_arms else None}
                    for s in book.schedule.unscheduled]
     sofa_row = [book.sofa_by_day.get(day) for day in book.schedule.days]
     records = sorted(book.records.values(), key=lambda r: (r.day is None, r.day or 0,
@@ -405,8 +482,12 @@ def deviations(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "open")
     if status in DeviationStatus.values:
         shown = shown.filter(status=status)
+    subject = request.GET.get("subject", "").strip()  # the subject matrix links here
+    if subject:
+        shown = shown.filter(allocation__subject_id=subject)
     return render(request, "casebook/deviations.html", {
-        "deviations": shown[:500], "status": status, "statuses": DeviationStatus.choices})
+        "deviations": shown[:500], "status": status, "statuses": DeviationStatus.choices,
+        "subject": subject})
 
 
 @requires("deviation.acknowledge")

@@ -89,9 +89,15 @@ def content_of(obj: models.Model) -> dict[str, Any]:
 def digest_of(obj: models.Model) -> str:
     """The digest of a record, or for an Allocation the digest of the whole casebook."""
     if isinstance(obj, Allocation):
-        return casebook_digest({f"{target_label(r)}:{r.pk}": record_digest(content_of(r))
-                                for r in casebook_records(obj)})
+        return casebook_digest_of(casebook_records(obj))
     return record_digest(content_of(obj))
+
+
+def casebook_digest_of(records: list[models.Model]) -> str:
+    """The casebook digest over records already read (a page that reads many patients'
+    records in one query computes each patient's digest from them)."""
+    return casebook_digest({f"{target_label(r)}:{r.pk}": record_digest(content_of(r))
+                            for r in records})
 
 
 def casebook_records(allocation: Allocation) -> list[models.Model]:

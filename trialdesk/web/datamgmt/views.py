@@ -73,8 +73,15 @@ def query_list(request: HttpRequest) -> HttpResponse:
                .select_related("allocation", "content_type").order_by("state", "-updated_at"))
     if state:
         queries = queries.filter(state=state)
+    queries, subject = _for_subject(request, queries)
     return render(request, "datamgmt/query_list.html", {"queries": _with_targets(queries),
-                  "title": "Data queries", "state": state})
+                  "title": "Data queries", "state": state, "subject": subject})
+
+
+def _for_subject(request: HttpRequest, queries):
+    """``?subject=<subject id>``: one patient's queries (the subject matrix links here)."""
+    subject = request.GET.get("subject", "").strip()
+    return (queries.filter(allocation__subject_id=subject) if subject else queries), subject
 
 
 @requires("query.answer")
@@ -85,8 +92,9 @@ def queries_to_answer(request: HttpRequest) -> HttpResponse:
                                                                    "query.answer"),
                                     state__in=["open", "reopened"])
                .select_related("allocation", "content_type").order_by("raised_at"))
+    queries, subject = _for_subject(request, queries)
     return render(request, "datamgmt/query_list.html", {"queries": _with_targets(queries),
-                  "title": "Queries to answer", "state": "open"})
+                  "title": "Queries to answer", "state": "open", "subject": subject})
 
 
 @requires("query.view")

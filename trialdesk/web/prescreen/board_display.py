@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from trialdesk.web.prescreen.services import BoardRow
+from trialdesk.web.prescreen.templatetags.prescreen_tags import site_reason
 
 #: how a criterion's status reads on the board (an exclusion that is "met" by the
 #: pre-screening rules means the patient passes it, so the words say pass/fail)
@@ -36,8 +37,9 @@ def url_maker(name: str) -> Callable[[int], str]:
     return lambda pk: f"{prefix}{pk}{suffix}"
 
 
-def criteria_html(checks: Iterable[dict[str, Any]]) -> SafeString:
-    """The ``<li>`` items of one row's criteria (status words, label, reason).
+def criteria_html(checks: Iterable[dict[str, Any]], zone: str) -> SafeString:
+    """The ``<li>`` items of one row's criteria (status words, label, reason with its
+    times in the site's ``zone``, like the onset and deadline columns).
 
     Escaped with the standard library's ``html.escape`` — what Django's ``escape``
     calls, without its lazy-string wrapper, which was the slowest part of this loop."""
@@ -47,7 +49,7 @@ def criteria_html(checks: Iterable[dict[str, Any]]) -> SafeString:
         items.append(_CHECK.format(status, status,
                                    CHECK_WORDS.get(c.get("status", ""), UNKNOWN_WORDS),
                                    escape(str(c.get("label", ""))),
-                                   escape(str(c.get("reason", "")))))
+                                   escape(site_reason(c, zone))))
     return mark_safe("".join(items))  # noqa: S308 (every value escaped above)
 
 
@@ -81,7 +83,8 @@ def board_lines(sections: dict[str, list[BoardRow]]) -> dict[str, list[BoardLine
             "status-met" if p.status == "candidate" else "status-unknown", p.site.code,
             patient_url(p.pk), open_url(p.pk),
             screening_url(r.screening.pk) if r.screening else "",
-            r.screening.screening_number if r.screening else "", criteria_html(r.checks))
+            r.screening.screening_number if r.screening else "",
+            criteria_html(r.checks, p.site.timezone))
 
     return {name: [line(r) for r in rows] for name, rows in sections.items()}
 

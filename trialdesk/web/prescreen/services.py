@@ -25,7 +25,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from trialdesk.clinical.timeutil import format_duration, format_local, utcnow
+from trialdesk.clinical.timeutil import format_local, utcnow
 from trialdesk.errors import IngestError
 from trialdesk.interop.events import ClinicalEvent, EventKind, PatientInfo
 from trialdesk.interop.fhir import IngestResult, ingest_json
@@ -34,6 +34,7 @@ from trialdesk.prescreen.detector import PrescreenMonitor
 from trialdesk.prescreen.referral import screening_referral
 from trialdesk.prescreen.results import PatientAssessment
 from trialdesk.protocol import Protocol
+from trialdesk.safety.durations import describe_duration
 from trialdesk.web.accounts.permissions import check_site
 from trialdesk.web.prescreen.models import (
     EventState,
@@ -449,7 +450,7 @@ def board(sites: Any, now: dt.datetime | None = None) -> dict[str, list[BoardRow
         zone = p.site.timezone
         left = p.deadline_utc - now if p.deadline_utc else None
         shown = ("" if left is None else "closed" if left < dt.timedelta(0)
-                 else format_duration(left))
+                 else describe_duration(left.total_seconds()))
         return BoardRow(p, format_local(p.onset_utc, zone) if p.onset_utc else "",
                         format_local(p.deadline_utc, zone) if p.deadline_utc else "", shown,
                         left.total_seconds() if left is not None else None, _urgency(left),

@@ -99,8 +99,8 @@ def _active_list(label: str) -> RandomizationList:
     rlist = RandomizationList.objects.filter(label=label, active=True).first()
     if rlist is None:
         raise AllocationError(
-            f"No '{label}' allocation list is loaded. The trial statistician must generate "
-            "it (trialdesk randlist generate) and load it (trialdesk randlist import).")
+            f"No '{label}' allocation list is loaded. The unblinded statistician must "
+            "generate it (trialdesk randlist generate) and load it (trialdesk randlist import).")
     return rlist
 
 
@@ -152,7 +152,7 @@ def _take_list_slot(rlist: RandomizationList, stratum: str,
     if slot is None:
         raise ListExhausted(
             f"The {rlist.label} list has no slot {wanted} for stratum {stratum}: it is used up. "
-            "Call the trial statistician; meanwhile use the emergency envelopes.")
+            "Call the unblinded statistician; meanwhile use the emergency envelopes.")
     return slot, counter
 
 

@@ -8,7 +8,8 @@ content SHA-256). Nothing here computes a clinical score or a statistic: SOFA co
 ``FormRecord.derived`` (what :mod:`trialdesk.clinical.sofa` computed at save time) or,
 when absent, from :func:`trialdesk.crf.checks.sofa_for`; units from
 :func:`trialdesk.crf.checks.canonical_values`; the date of death from the casebook's
-:func:`~trialdesk.web.casebook.services.death_date`.
+:func:`~trialdesk.crf.vital_status.death_date` (the casebook and the subject
+matrix use the same).
 
 Derivations (each one a documented choice; see also :data:`CAVEATS`):
 
@@ -69,18 +70,16 @@ from trialdesk.analysis.primary import DEFAULT_DAY
 from trialdesk.analysis.tidy import SOFA_COMPONENTS, TABLES
 from trialdesk.crf.checks import canonical_values, sofa_for
 from trialdesk.crf.schedule import day_zero_date
+from trialdesk.crf.vital_status import OUTCOME_FORMS, death_date, end_of_study
 from trialdesk.eligibility.age import completed_years
 from trialdesk.errors import DatasetError, TrialError
 from trialdesk.protocol import Protocol
 from trialdesk.web.casebook.models import Deviation, DeviationStatus, FormRecord
-from trialdesk.web.casebook.services import death_date
 from trialdesk.web.randomization.models import Allocation
 from trialdesk.web.safety.models import AdverseEvent
 from trialdesk.web.screening.models import Screening, ScreeningStatus
 from trialdesk.web.screening.services import NOT_ENROLLED_REASONS
 
-#: forms that record the outcome rather than a visit (they do not prove being alive)
-OUTCOME_FORMS = ("vital_status", "end_of_study")
 #: vasopressors on the SOFA form (dobutamine is an inotrope, not a vasopressor)
 VASOPRESSORS = ("norepinephrine_ug_kg_min", "epinephrine_ug_kg_min", "dopamine_ug_kg_min")
 #: inflammatory-markers field id → daily column (canonical units: the names say which)
@@ -357,7 +356,7 @@ def _disposition_row(a: Allocation, records: list[FormRecord], o: _Outcome,
     else:
         received = not infused
         why_not = None if received else f"MSC infusion recorded in the {a.arm} arm"
-    end = next((r.data for r in records if r.form_id == "end_of_study"), {})
+    end = end_of_study(records)
     withdrawn = end.get("status") == "withdrawn"
     unknown_late = any(r.form_id == "vital_status" and r.day is not None
                        and r.day >= timeframe and r.data.get("status") == "unknown"

@@ -1,7 +1,8 @@
 """Report pages: the list of generated reports, generating one, serving the stored files.
 
-The open report (all arms pooled) is for ``report.open`` (statistician, DMC, data
-manager); the closed report (arm-level, unblinded) only for ``report.closed`` (DMC).
+The open report (all arms pooled) is for ``report.open`` (statistician, unblinded
+statistician, DMC, data manager, sponsor); the closed report (arm-level, unblinded) only
+for ``report.closed`` (the DMC and the unblinded statistician who prepares it).
 Every URL is version-specific, so a blinded role can never reach a closed artefact:
 the open views serve only ``open`` rows and the closed views only ``closed`` rows. The
 stored HTML and PDF are served byte for byte; the response headers carry their SHA-256

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from trialdesk.clinical.timeutil import format_duration, format_local, utcnow
+from trialdesk.clinical.timeutil import format_local, utcnow
 from trialdesk.errors import TrialError
 from trialdesk.safety.classification import (
     CTCAE_GRADES,
@@ -21,6 +21,7 @@ from trialdesk.safety.classification import (
     Seriousness,
 )
 from trialdesk.safety.deadlines import ReportingRules
+from trialdesk.safety.durations import describe_duration, describe_time_left
 from trialdesk.web.accounts.permissions import check_site, has_permission, requires, sites_for
 from trialdesk.web.core.protocol_access import current_protocol
 from trialdesk.web.datamgmt.locks import lock_state
@@ -89,11 +90,13 @@ def _local_input(t: dt.datetime | None, zone: str) -> str:
 
 
 def _obligation_view(o: Any, zone: str) -> dict[str, Any]:
+    """``clock``: "2 d 3 h left" / "40 d 11 h late" while a report is owed; ``late``: how
+    late a report was made ("1 d 2 h"); both by :func:`describe_duration`."""
     left = o.time_left
     return {"o": o, "due_local": format_local(o.due_utc, zone) if o.due_utc else "—",
-            "left": format_duration(left) if left is not None and left.total_seconds() >= 0
-            else None,
-            "late": format_duration(o.lateness) if o.lateness is not None else None}
+            "clock": describe_time_left(left.total_seconds()) if left is not None else None,
+            "late": describe_duration(o.lateness.total_seconds())
+            if o.lateness is not None else None}
 
 
 #: query string of the lists that show the records entered in error instead

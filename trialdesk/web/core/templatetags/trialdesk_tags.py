@@ -1,5 +1,5 @@
 """Template filters: a UTC instant in a site's time zone, a unit code as people read it,
-a cell count in scientific notation."""
+a cell count in scientific notation, a clock in hours as "6 h 48 min"."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django import template
 
 from trialdesk.clinical.timeutil import format_local
 from trialdesk.crf.forms import display_unit
+from trialdesk.safety.durations import SECONDS_PER_HOUR, describe_duration
 
 register = template.Library()
 
@@ -35,3 +36,12 @@ def cells(value: float | None) -> str:
     mantissa = mantissa.rstrip("0").rstrip(".")
     power = str(int(exponent)).translate(_SUPERSCRIPT)
     return f"{mantissa} × 10{power}"
+
+
+@register.filter
+def hours_as_duration(hours: float | None) -> str:
+    """``{{ 6.8|hours_as_duration }}`` → ``6 h 48 min``: a clock in hours as people read it
+    (the safety core's formatter, truncated so a deadline never shows more time than left)."""
+    if hours is None:
+        return ""
+    return describe_duration(float(hours) * SECONDS_PER_HOUR)
