@@ -109,10 +109,16 @@ def _variant(name: str, out_path: str) -> dict:
             "bytes": os.path.getsize(out_path) if os.path.exists(out_path) else 0}
 
 
-def _everything(reader):
+def _everything(protocol, reader):
+    """Every subject at once: the randomized ones (with the allocation when the protocol
+    is open label, as the streamed export), then those screened only."""
     from trialdesk.clinical.timeutil import utcnow
+    from trialdesk.interop.record_forms import allocation_exportable
 
-    return list(reader.subjects(as_of=utcnow(), chunk_size=10**9))
+    now = utcnow()
+    return (list(reader.subjects(protocol, as_of=now, chunk_size=10**9,
+                                 include_allocation=allocation_exportable(protocol)))
+            + list(reader.screened_only(protocol, as_of=now, chunk_size=10**9)))
 
 
 def _naive_odm(protocol, reader, out_path: str) -> int:
@@ -132,7 +138,7 @@ def _naive_odm(protocol, reader, out_path: str) -> int:
     )
 
     meta = study_metadata(protocol)
-    subjects = _everything(reader)
+    subjects = _everything(protocol, reader)
     head = OdmWriter(meta, users=reader.users(), sites=reader.sites(), file_oid="naive",
                      created_at=subjects[0].audit.at)
     metadata = head._header().split("\n", 1)[1] + head._study() + head._admin() + "</ODM>"
@@ -166,6 +172,8 @@ def _naive_odm(protocol, reader, out_path: str) -> int:
                                  StudyEventRepeatKey=key[1], TransactionType="Context")
             definition = meta.definition(f.form_id)
             for tx in transactions(f, definition):
+                if tx.note is not None:  # annotations: none in this benchmark's trial
+                    continue
                 fd = el(events[key], "FormData", FormOID=form_oid(f.form_id),
                         FormRepeatKey=f.record_key, TransactionType=tx.transaction)
                 if tx.audit is not None:
@@ -194,7 +202,7 @@ def _naive_csv(protocol, reader, out_path: str) -> int:
     from trialdesk.interop import long_csv
     from trialdesk.interop.odm import study_metadata
 
-    rows = list(long_csv.rows(study_metadata(protocol), _everything(reader)))
+    rows = list(long_csv.rows(study_metadata(protocol), _everything(protocol, reader)))
     frame = pd.DataFrame(rows[1:], columns=rows[0])
     frame.to_csv(out_path, index=False, lineterminator="\r\n")
     return int((frame["item_id"] != "").sum())

@@ -58,13 +58,18 @@ def _run(fmt: str, out_path: Path, protocol_path: Path | None, chunk_size: int,
     summary = {"file": str(out_path), "format": fmt, "sha256": log.sha256,
                "bytes": log.size_bytes, "subjects": log.subjects, "forms": log.forms,
                "item_data": log.item_data, "signatures": log.signatures,
-               "removed_forms": log.removed_forms, "export_id": log.pk,
-               "as_of": log.as_of.isoformat()}
+               "removed_forms": log.removed_forms, "screenings": log.screenings,
+               "query_steps": log.query_steps, "sdv_marks": log.sdv_marks,
+               "locks": log.locks, "deviations": log.deviations,
+               "allocation_included": log.allocation_included, "note": log.note,
+               "export_id": log.pk, "as_of": log.as_of.isoformat()}
     if as_json:
         print_json(summary)
         return
     err.print(f"wrote {escape(str(out_path))}: {log.subjects} subjects, {log.forms} records, "
-              f"{log.item_data} item values, {log.signatures} signatures", soft_wrap=True)
+              f"{log.item_data} item values, {log.signatures} signatures, "
+              f"{log.screenings} screened only, {log.query_steps} query steps; "
+              f"{escape(log.note)}", soft_wrap=True)
     out.print(f"sha256 {log.sha256}", soft_wrap=True)
 
 

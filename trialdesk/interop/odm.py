@@ -45,6 +45,18 @@ from xml.sax.saxutils import escape, quoteattr
 
 from trialdesk.crf.forms import FORMS, FieldKind, FormDefinition, FormField
 from trialdesk.datamanagement.signatures import STATEMENTS, SignatureMeaning
+from trialdesk.interop.record_forms import (
+    FLAG_TYPE_CODELIST,
+    FLAG_TYPES,
+    FLAG_VALUES,
+    RANDOMIZATION_EVENT_OID,
+    SCREENING_EVENT_OID,
+    allocation_exportable,
+    allocation_statement,
+    flag_codelist,
+    randomization_form,
+    screening_form,
+)
 from trialdesk.protocol.schema import Protocol
 
 ODM_NAMESPACE = "http://www.cdisc.org/ns/odm/v1.3"
@@ -149,6 +161,10 @@ class StudyMetadata:
     units: tuple[MeasurementUnit, ...]
     codelists: tuple[CodeList, ...]
     definitions: Mapping[str, FormDefinition] = field(default_factory=dict)
+    #: the allocated arm is exported (SE.RANDOMIZATION): the protocol is open label
+    allocation_included: bool = False
+    #: why the arm is (not) in the file; written as a ClinicalData annotation
+    allocation_statement: str = ""
 
     def unit_oid(self, symbol: str) -> str:
         for u in self.units:
@@ -183,14 +199,26 @@ def _unit_oid(symbol: str) -> str:
 
 
 def study_metadata(protocol: Protocol, *,
-                   forms: Mapping[str, FormDefinition] | None = None) -> StudyMetadata:
+                   forms: Mapping[str, FormDefinition] | None = None,
+                   include_allocation: bool | None = None) -> StudyMetadata:
     """ODM metadata of ``protocol``: its schedule and the CRF library (plus adverse events).
 
     Every scheduled day becomes ``SE.DAY<n>`` with the forms due that day (whatever the
     arm; the arm restriction is the protocol's, not the export's); forms recorded once
-    per subject are in ``SE.UNSCHEDULED``; adverse events in the repeating ``SE.AE``.
+    per subject are in ``SE.UNSCHEDULED``; adverse events in the repeating ``SE.AE``;
+    the screening record in ``SE.SCREENING``; the allocation in ``SE.RANDOMIZATION``
+    only when ``include_allocation`` (default: the protocol is open label,
+    :func:`~trialdesk.interop.record_forms.allocation_exportable`). The code lists of
+    the annotations' flags (queries, SDV, locks, deviations) close the list.
     """
-    library = dict(forms if forms is not None else FORMS)
+    if include_allocation is None:
+        include_allocation = allocation_exportable(protocol)
+    screening = screening_form(protocol)
+    library = {screening.id: screening}
+    if include_allocation:
+        randomization = randomization_form(protocol)
+        library[randomization.id] = randomization
+    library.update(forms if forms is not None else FORMS)
     library[ADVERSE_EVENT.id] = ADVERSE_EVENT
     by_day: dict[int, list[str]] = {}
     for a in protocol.schedule.assessments:
@@ -227,9 +255,14 @@ def study_metadata(protocol: Protocol, *,
             oids.append(item_oid(fid, f.id))
         form_defs.append(FormDef(form_oid(fid), fid, definition.label, item_group_oid(fid),
                                  tuple(oids)))
-    events = [StudyEventDef(day_event_oid(d), f"Day {d}", d,
-                            tuple(form_oid(f) for f in dict.fromkeys(by_day[d])))
-              for d in sorted(by_day)]
+    events = [StudyEventDef(SCREENING_EVENT_OID, "Screening", None,
+                            (form_oid(screening.id),), event_type="Unscheduled")]
+    if include_allocation:
+        events.append(StudyEventDef(RANDOMIZATION_EVENT_OID, "Randomization", None,
+                                    (form_oid(randomization.id),), event_type="Unscheduled"))
+    events += [StudyEventDef(day_event_oid(d), f"Day {d}", d,
+                             tuple(form_oid(f) for f in dict.fromkeys(by_day[d])))
+               for d in sorted(by_day)]
     once = tuple(form_oid(u.form) for u in protocol.schedule.unscheduled)
     if once:
         events.append(StudyEventDef(UNSCHEDULED_EVENT_OID, "Once per subject", None, once,
@@ -237,6 +270,14 @@ def study_metadata(protocol: Protocol, *,
     events.append(StudyEventDef(AE_EVENT_OID, "Adverse events", None,
                                 (form_oid(ADVERSE_EVENT.id),), repeating=True,
                                 event_type="Common"))
+    codelists.append(CodeList(FLAG_TYPE_CODELIST, "Annotation flag types", FLAG_TYPES))
+    codelists += [CodeList(flag_codelist(kind), f"Annotation flag: {kind}", values)
+                  for kind, values in FLAG_VALUES.items()]
+    statement = allocation_statement(protocol)
+    if include_allocation != allocation_exportable(protocol):  # the caller decided
+        statement = ("Allocated arm included (SE.RANDOMIZATION) on the exporter's request."
+                     if include_allocation else
+                     "Allocated arm omitted on the exporter's request.")
     ident = protocol.identifiers
     return StudyMetadata(
         study_oid=f"ST.{protocol.protocol_id}", study_name=ident.acronym,
@@ -246,7 +287,8 @@ def study_metadata(protocol: Protocol, *,
                  f"(SHA-256 {protocol.content_sha256 or 'unknown'})",
         events=tuple(events), forms=tuple(form_defs), items=tuple(items),
         units=tuple(units.values()), codelists=tuple(codelists),
-        definitions={fid: library[fid] for fid in form_ids})
+        definitions={fid: library[fid] for fid in form_ids},
+        allocation_included=include_allocation, allocation_statement=statement)
 
 
 # --- clinical data -------------------------------------------------------------------------
@@ -285,6 +327,30 @@ class SignatureEntry:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A data-management fact about a record or a subject: an ODM ``Annotation``.
+
+    A query step, a source-data verification (or its withdrawal), a lock or unlock, a
+    protocol deviation's change. ``kind`` is the ``FlagType`` (query, sdv, lock,
+    deviation), ``state`` the ``FlagValue`` after the step (code lists in
+    :mod:`trialdesk.interop.record_forms`), ``action`` the long CSV's transaction
+    (``query_raised``, ``sdv``, ``lock``, ``deviation_acknowledged`` …), ``comment`` the
+    text (who, when in UTC, the message), ``field_id`` the item it is about (None: the
+    record), ``ref`` the CSV's ``item_id`` for notes not about an item (deviation code).
+    """
+
+    kind: str
+    state: str
+    action: str
+    audit: Audit
+    comment: str
+    field_id: str | None = None
+    #: ODM Comment/@SponsorOrSite: "Sponsor" (data manager, monitor) or "Site"
+    side: str | None = None
+    ref: str = ""
+
+
+@dataclass(frozen=True)
 class FormInstance:
     """One record (a form of a day, or an adverse event) with every version, oldest first."""
 
@@ -293,9 +359,15 @@ class FormInstance:
     record_key: str
     versions: tuple[RecordVersion, ...]
     signatures: tuple[SignatureEntry, ...] = ()
+    #: queries and source-data verification of the record, in any order
+    notes: tuple[Note, ...] = ()
+    #: the study event when not implied by form and day (SE.SCREENING, SE.RANDOMIZATION)
+    event: str | None = None
 
     @property
     def event_oid(self) -> str:
+        if self.event:
+            return self.event
         if self.form_id == ADVERSE_EVENT.id:
             return AE_EVENT_OID
         return UNSCHEDULED_EVENT_OID if self.day is None else day_event_oid(self.day)
@@ -307,7 +379,12 @@ class FormInstance:
 
 @dataclass(frozen=True)
 class SubjectRecord:
-    """A randomized subject: key, site, the randomization's audit, records, signatures."""
+    """A subject: key, site, the randomization's (or screening's) audit, records,
+    signatures and subject-level notes (locks, deviations).
+
+    ``randomized`` False: a patient screened but never randomized, keyed by the
+    screening number, whose only record is the screening form (CONSORT screening log).
+    """
 
     subject_key: str
     site: str
@@ -315,6 +392,8 @@ class SubjectRecord:
     forms: tuple[FormInstance, ...] = ()
     #: casebook signatures (whole casebook signed)
     signatures: tuple[SignatureEntry, ...] = ()
+    notes: tuple[Note, ...] = ()
+    randomized: bool = True
 
 
 @dataclass(frozen=True)
@@ -342,11 +421,13 @@ class ItemChange:
 class FormTransaction:
     """A version of a record (or a signature of it) as an ODM transaction."""
 
-    transaction: str  # Insert / Update / Remove (entered in error) / Context (signature)
-    version: int  # 1 = first save; a signature carries the version it signed after
+    transaction: str  # Insert / Update / Remove (entered in error) / Context (signature,
+    # note)
+    version: int  # 1 = first save; a signature or note carries the version it follows
     audit: Audit | None
     items: tuple[ItemChange, ...] = ()
     signature: SignatureEntry | None = None
+    note: Note | None = None
 
 
 def _present(value: Any) -> bool:
@@ -361,14 +442,22 @@ def _field_order(definition: FormDefinition | None, *values: Mapping[str, Any]) 
 
 def transactions(instance: FormInstance,
                  definition: FormDefinition | None = None) -> Iterator[FormTransaction]:
-    """The record's versions as transactions, signatures interleaved by time.
+    """The record's versions as transactions, signatures and notes interleaved by time.
 
     Version 1 is an ``Insert`` of every item with a value; each later version an
     ``Update`` listing only the items that changed; the version that marks the record
-    entered in error is a ``Remove``. A signature follows the last version saved at or
-    before its time.
+    entered in error is a ``Remove``. A signature or a note (query step, SDV) is a
+    ``Context`` transaction following the last version saved at or before its time.
     """
-    signatures = sorted(instance.signatures, key=lambda s: s.at)
+    contexts = sorted([(s.at, 0, i, s) for i, s in enumerate(instance.signatures)]
+                      + [(n.audit.at, 1, i, n) for i, n in enumerate(instance.notes)],
+                      key=lambda c: c[:3])
+
+    def context(number: int, entry: SignatureEntry | Note) -> FormTransaction:
+        if isinstance(entry, Note):
+            return FormTransaction(CONTEXT, number, entry.audit, note=entry)
+        return FormTransaction(CONTEXT, number, None, signature=entry)
+
     previous: Mapping[str, Any] = {}
     retired = False
     for number, version in enumerate(instance.versions, start=1):
@@ -390,10 +479,10 @@ def transactions(instance: FormInstance,
             yield FormTransaction(INSERT if number == 1 else UPDATE, number, version.audit,
                                   tuple(changes))
             previous = version.values
-        while signatures and (nxt is None or signatures[0].at < nxt):
-            yield FormTransaction(CONTEXT, number, None, signature=signatures.pop(0))
-    for s in signatures:  # a signature with no version (should not happen): still shown
-        yield FormTransaction(CONTEXT, len(instance.versions), None, signature=s)
+        while contexts and (nxt is None or contexts[0][0] < nxt):
+            yield context(number, contexts.pop(0)[3])
+    for c in contexts:  # a signature or note with no version (should not happen): shown
+        yield context(len(instance.versions), c[3])
 
 
 def _number(value: float | int) -> str:
@@ -493,6 +582,19 @@ class ExportCounts:
     item_data: int = 0
     signatures: int = 0
     removed_forms: int = 0
+    #: subjects screened but never randomized (their screening form)
+    screenings: int = 0
+    #: annotations: query steps, SDV marks (and withdrawals), lock changes, deviation changes
+    query_steps: int = 0
+    sdv_marks: int = 0
+    locks: int = 0
+    deviations: int = 0
+
+    def count_note(self, note: Note) -> None:
+        name = {"query": "query_steps", "sdv": "sdv_marks", "lock": "locks",
+                "deviation": "deviations"}.get(note.kind)
+        if name:
+            setattr(self, name, getattr(self, name) + 1)
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -523,7 +625,10 @@ class OdmWriter:
         self.counts = ExportCounts()
 
     # -- document -----------------------------------------------------------------------
-    def chunks(self, subjects: Iterable[SubjectRecord]) -> Iterator[str]:
+    def chunks(self, subjects: Iterable[SubjectRecord],
+               study_notes: Iterable[Note] = ()) -> Iterator[str]:
+        """The document; ``study_notes`` (trial-wide locks) close ``ClinicalData`` as
+        ``Annotations``, after the statement on the allocated arm."""
         yield self._header()
         yield self._study()
         yield self._admin()
@@ -531,13 +636,27 @@ class OdmWriter:
                     MetaDataVersionOID=self.meta.mdv_oid) + "\n"
         for subject in subjects:
             yield self._subject(subject)
-        yield "</ClinicalData>\n</ODM>\n"
+        yield self._study_annotations(study_notes) + "</ClinicalData>\n</ODM>\n"
 
-    def write(self, out: Any, subjects: Iterable[SubjectRecord]) -> ExportCounts:
+    def write(self, out: Any, subjects: Iterable[SubjectRecord],
+              study_notes: Iterable[Note] = ()) -> ExportCounts:
         """Write to a text file object, chunk by chunk."""
-        for chunk in self.chunks(subjects):
+        for chunk in self.chunks(subjects, study_notes):
             out.write(chunk)
         return self.counts
+
+    def _study_annotations(self, notes: Iterable[Note]) -> str:
+        m = self.meta
+        p = ["<Annotations>"]
+        if m.allocation_statement:
+            flag = self._flag("allocation", "included" if m.allocation_included else "omitted")
+            p.append(f'<Annotation SeqNum="1"><Comment SponsorOrSite="Sponsor">'
+                     f"{_t(m.allocation_statement)}</Comment>{flag}</Annotation>")
+        for n in sorted(notes, key=lambda n: n.audit.at):
+            self.counts.count_note(n)
+            p.append(self._annotation(n, len(p)))
+        p.append("</Annotations>\n")
+        return "".join(p) if len(p) > 2 else ""
 
     def _header(self) -> str:
         attrs = _a(xmlns=ODM_NAMESPACE, Description=self.description or None,
@@ -644,13 +763,27 @@ class OdmWriter:
                 f"<DateTimeStamp>{utc_stamp(s.at)}</DateTimeStamp></Signature>")
 
     @staticmethod
+    def _flag(kind: str, state: str) -> str:
+        return (f"<Flag><FlagValue{_a(CodeListOID=flag_codelist(kind))}>{_t(state)}"
+                f"</FlagValue><FlagType{_a(CodeListOID=FLAG_TYPE_CODELIST)}>{_t(kind)}"
+                "</FlagType></Flag>")
+
+    def _annotation(self, n: Note, seq: int = 1) -> str:
+        comment = f"<Comment{_a(SponsorOrSite=n.side)}>{_t(n.comment)}</Comment>"
+        return (f"<Annotation{_a(SeqNum=seq)}>{comment}{self._flag(n.kind, n.state)}"
+                "</Annotation>")
+
+    @staticmethod
     def _signature_note(s: SignatureEntry) -> str:
         comment = (f"Signed by {s.printed_name or s.user} ({s.meaning}); SHA-256 of the "
                    f"content signed: {s.digest}")
         return f'<Annotation SeqNum="1"><Comment>{_t(comment)}</Comment></Annotation>'
 
     def _subject(self, subject: SubjectRecord) -> str:
-        self.counts.subjects += 1
+        if subject.randomized:
+            self.counts.subjects += 1
+        else:
+            self.counts.screenings += 1
         p = [f"<SubjectData{_a(SubjectKey=subject.subject_key, TransactionType=INSERT)}>",
              self._audit(subject.audit),
              f"<SiteRef{_a(LocationOID=self._location(subject.site))}/>\n"]
@@ -668,9 +801,19 @@ class OdmWriter:
                 p.append(self._form(f))
             p.append("</StudyEventData>\n")
         p.append("</SubjectData>\n")
-        for s in sorted(subject.signatures, key=lambda s: s.at):
-            p.append(f"<SubjectData{_a(SubjectKey=subject.subject_key, TransactionType=CONTEXT)}>"
-                     f"{self._signature(s)}{self._signature_note(s)}</SubjectData>\n")
+        entries = sorted([(s.at, 0, i, s) for i, s in enumerate(subject.signatures)]
+                         + [(n.audit.at, 1, i, n) for i, n in enumerate(subject.notes)],
+                         key=lambda e: e[:3])
+        head = f"<SubjectData{_a(SubjectKey=subject.subject_key, TransactionType=CONTEXT)}>"
+        for *_, entry in entries:
+            if isinstance(entry, Note):
+                self.counts.count_note(entry)
+                p.append(f"{head}{self._audit(entry.audit)}"
+                         f"<SiteRef{_a(LocationOID=self._location(subject.site))}/>"
+                         f"{self._annotation(entry)}</SubjectData>\n")
+            else:
+                p.append(f"{head}{self._signature(entry)}{self._signature_note(entry)}"
+                         "</SubjectData>\n")
         return "".join(p)
 
     def _form(self, f: FormInstance) -> str:
@@ -684,6 +827,10 @@ class OdmWriter:
             if tx.signature is not None:
                 p.append(head + self._signature(tx.signature)
                          + self._signature_note(tx.signature) + "</FormData>\n")
+                continue
+            if tx.note is not None:
+                p.append(head + self._form_note(f.form_id, definition, tx.note)
+                         + "</FormData>\n")
                 continue
             assert tx.audit is not None
             audit = self._audit(tx.audit)
@@ -700,6 +847,19 @@ class OdmWriter:
                 p.append("</ItemGroupData>")
             p.append("</FormData>\n")
         return "".join(p)
+
+    def _form_note(self, form_id: str, definition: FormDefinition | None, n: Note) -> str:
+        """A query step or SDV mark: on the item it names (a ``Context`` ItemData with
+        the step's AuditRecord and the Annotation), else on the form."""
+        self.counts.count_note(n)
+        audit = self._audit(n.audit)
+        if n.field_id and definition is not None and n.field_id in definition.field_ids:
+            return (_open("ItemGroupData", ItemGroupOID=item_group_oid(form_id),
+                          TransactionType=CONTEXT)
+                    + _open("ItemData", ItemOID=item_oid(form_id, n.field_id),
+                            TransactionType=CONTEXT)
+                    + audit + self._annotation(n) + "</ItemData></ItemGroupData>")
+        return audit + self._annotation(n)
 
     def _item(self, form_id: str, definition: FormDefinition | None, change: ItemChange,
               audit: str) -> str:

@@ -42,6 +42,10 @@ class Identifiers(_Strict):
     responsible_party: str | None = None
     phase: str
     study_type: Literal["interventional", "observational"]
+    #: who is blinded to the allocated arm (ClinicalTrials.gov "Masking"): none (open
+    #: label), single, double, triple, quadruple; None = not stated, which the export
+    #: treats as masked (the arm is left out of the trial record, docs/export.md)
+    masking: Literal["none", "single", "double", "triple", "quadruple"] | None = None
     start_date: str = Field(pattern=r"^\d{4}-\d{2}(-\d{2})?$")
     completion_date: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}(-\d{2})?$")
     status: str

@@ -183,3 +183,18 @@ def test_a_patient_leaves_the_doses_to_prepare_once_the_infusion_is_recorded(
     after = client.get(reverse("randomization:lab_dashboard")).content.decode()
     assert msc_patient.subject_id not in after
     assert "No MSC dose is waiting" in after and "1 patient with the infusion recorded" in after
+
+
+def test_the_lab_is_not_asked_for_a_dose_for_a_patient_who_left_the_study(
+        rumcess, lab_user, investigator, msc_patient):
+    """A patient withdrawn (or dead) before the infusion can no longer receive a dose."""
+    queue_url = reverse("randomization:lab_dashboard")
+    before = browser(lab_user).get(queue_url).content.decode()
+    assert msc_patient.subject_id in before
+    save_form(rumcess, msc_patient, "end_of_study", None,
+              {"status": "withdrawn", "date": dt.date.today().isoformat(),
+               "reason": "consent withdrawn by the patient's representative"},
+              user=investigator)
+    after = browser(lab_user).get(queue_url).content.decode()
+    assert msc_patient.subject_id not in after
+    assert "1 MSC-arm patient died or left the study before an infusion" in after

@@ -128,10 +128,21 @@ class MatrixRow:
     locked: bool
     sofa_total: int | None
     sofa_day: int | None
+    forms_signed: int = 0  # saved forms covered by a valid signature (form or casebook)
 
     @property
     def allocation(self) -> Allocation:
         return self.summary.allocation
+
+    @property
+    def awaiting_signature(self) -> int:
+        """Saved forms no valid signature covers (unsigned, or changed since signing)."""
+        return max(0, self.saved_forms - self.forms_signed)
+
+    @property
+    def awaiting_sdv(self) -> int:
+        """Saved forms not verified, or changed since verification."""
+        return max(0, self.saved_forms - self.sdv_verified)
 
 
 @dataclass(frozen=True)
@@ -269,6 +280,16 @@ def subject_matrix(protocol: Protocol, allocations: QuerySet[Allocation], *,
                       details.trial_locked)
 
 
+def matrix_rows(protocol: Protocol, shown: list[Summary]) -> list[MatrixRow]:
+    """The full rows (SDV, signatures, locks, latest SOFA) of ``shown``, read in bulk as
+    for one page of the matrix — the home page's worklist reads them for every patient
+    at the user's sites (signatures and SDV still owed), in a constant number of queries.
+    """
+    details = _page_details(shown)
+    arms = {arm.id: arm.label for arm in protocol.arms}
+    return [_row(s, details, arms) for s in shown]
+
+
 #: sort orders the database can do itself (same order as _SORT_KEYS)
 _DB_ORDER = {"subject": ("subject_id",), "randomized": ("-randomized_at", "subject_id")}
 
@@ -349,11 +370,12 @@ def _casebook_digests(signed: list[int],
 
 
 def _signed(sigs: Iterable[Signature], records: list[FormRecord], saved: int,
-            digests: dict[int, str], allocation_id: int) -> tuple[str, str]:
+            digests: dict[int, str], allocation_id: int) -> tuple[str, str, int]:
+    """(signed, note, saved forms a valid signature covers)."""
     sigs = list(sigs)
     casebook = [s for s in sigs if s.scope == SignatureScope.CASEBOOK]
     if any(signature_valid(s.digest, digests.get(allocation_id, "")) for s in casebook):
-        return "yes", "casebook signed"
+        return "yes", "casebook signed", saved
     by_record: dict[int, list[Signature]] = defaultdict(list)
     for s in sigs:
         if s.scope == SignatureScope.RECORD:
@@ -361,12 +383,12 @@ def _signed(sigs: Iterable[Signature], records: list[FormRecord], saved: int,
     valid = sum(1 for r in records if r.pk in by_record and any(
         signature_valid(s.digest, record_digest(content_of(r))) for s in by_record[r.pk]))
     if saved and valid == saved:
-        return "yes", f"all {valid} forms signed"
+        return "yes", f"all {valid} forms signed", valid
     if valid:
-        return "partial", f"{valid} of {saved} forms signed"
+        return "partial", f"{valid} of {saved} forms signed", valid
     if casebook:
-        return "partial", "casebook signed, changed since"
-    return "no", ""
+        return "partial", "casebook signed, changed since", 0
+    return "no", "", 0
 
 
 def _row(s: Summary, d: _Details, arms: dict[str, str]) -> MatrixRow:
@@ -374,9 +396,9 @@ def _row(s: Summary, d: _Details, arms: dict[str, str]) -> MatrixRow:
     records = d.records.get(a.pk, [])
     verified = sum(1 for r in records if r.pk in d.sdv
                    and d.sdv[r.pk].digest == record_digest(content_of(r)))
-    signed, note = _signed(d.signatures.get(a.pk, ()), records, s.saved_forms,
-                           d.casebook_digests, a.pk)
+    signed, note, forms_signed = _signed(d.signatures.get(a.pk, ()), records,
+                                         s.saved_forms, d.casebook_digests, a.pk)
     sofa_day, sofa_total = d.latest_sofa.get(a.pk, (None, None))
     return MatrixRow(s, arms.get(a.arm, a.arm), format_local(a.randomized_at, a.site.timezone),
                      s.saved_forms, verified, signed, note, a.pk in d.locked, sofa_total,
-                     sofa_day)
+                     sofa_day, forms_signed)

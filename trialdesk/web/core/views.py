@@ -16,15 +16,21 @@ from trialdesk.protocol.dose import protocol_dose
 from trialdesk.web.accounts.permissions import public, requires
 from trialdesk.web.core.forms import DoseForm, ScreeningForm, SofaForm
 from trialdesk.web.core.protocol_access import current_protocol
+from trialdesk.web.core.worklist import build_worklist
 
 
 @requires("trial.view")
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
+    """"Needs you now" (the user's worklist, :mod:`trialdesk.web.core.worklist`) above the
+    protocol overview; an htmx request (the card's refresh) gets the card alone."""
     p = current_protocol()
+    worklist = build_worklist(request.user, p)
+    if request.htmx:
+        return render(request, "core/_worklist.html", {"worklist": worklist})
     ratio = ":".join(str(p.randomization.ratio[a]) for a in p.arm_ids)
     return render(request, "core/home.html", {
-        "p": p, "ratio": ratio, "schedule": _schedule_labels(p),
+        "p": p, "ratio": ratio, "schedule": _schedule_labels(p), "worklist": worklist,
     })
 
 

@@ -38,6 +38,15 @@ class ExportLog(models.Model):
     item_data = models.PositiveIntegerField(default=0)
     signatures = models.PositiveIntegerField(default=0)
     removed_forms = models.PositiveIntegerField(default=0)
+    screenings = models.PositiveIntegerField(
+        default=0, help_text="patients screened but never randomized (screening log)")
+    query_steps = models.PositiveIntegerField(default=0)
+    sdv_marks = models.PositiveIntegerField(default=0)
+    locks = models.PositiveIntegerField(default=0, help_text="lock and unlock changes")
+    deviations = models.PositiveIntegerField(default=0, help_text="deviation changes")
+    allocation_included = models.BooleanField(
+        default=False, help_text="the allocated arm is in the file (open-label protocol)")
+    note = models.TextField(blank=True, help_text="why the arm is or is not in the file")
     history = HistoricalRecords()
 
     class Meta:

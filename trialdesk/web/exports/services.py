@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import itertools
 import uuid
 from collections.abc import Collection, Iterator
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 from trialdesk import __version__
 from trialdesk.clinical.timeutil import utcnow
 from trialdesk.interop import long_csv
-from trialdesk.interop.odm import ExportCounts, OdmWriter, study_metadata
+from trialdesk.interop.odm import ExportCounts, Note, OdmWriter, study_metadata
+from trialdesk.interop.record_forms import allocation_exportable, allocation_statement
 from trialdesk.protocol import Protocol
 from trialdesk.web.exports import reader
 from trialdesk.web.exports.models import ExportFormat, ExportLog
@@ -41,10 +43,13 @@ class _Line:
         return text
 
 
-def _csv_chunks(protocol: Protocol, subjects: Any, counts: ExportCounts) -> Iterator[str]:
+def _csv_chunks(protocol: Protocol, subjects: Any, counts: ExportCounts,
+                study_notes: list[Note], as_of: dt.datetime,
+                include_allocation: bool) -> Iterator[str]:
     writer = csv.writer(_Line())
     lines: list[str] = []
-    for row in long_csv.rows(study_metadata(protocol), subjects, counts):
+    meta = study_metadata(protocol, include_allocation=include_allocation)
+    for row in long_csv.rows(meta, subjects, counts, study_notes=study_notes, as_of=as_of):
         lines.append(writer.writerow(row))
         if len(lines) >= CSV_ROWS_PER_CHUNK:
             yield "".join(lines)
@@ -64,7 +69,9 @@ def start_export(fmt: str, protocol: Protocol, *, user: Any = None, requested_by
     log = ExportLog(format=fmt, channel=channel, user=user,
                     requested_by=requested_by or (user.get_username() if user else ""),
                     sites=",".join(codes), file_oid=f"{protocol.protocol_id}.{uuid.uuid4()}",
-                    started_at=now, as_of=now)
+                    started_at=now, as_of=now,
+                    allocation_included=allocation_exportable(protocol),
+                    note=allocation_statement(protocol))
     log._history_user = user  # type: ignore[attr-defined]
     log._change_reason = f"{fmt} export started ({channel})"  # type: ignore[attr-defined]
     log.save()
@@ -73,22 +80,36 @@ def start_export(fmt: str, protocol: Protocol, *, user: Any = None, requested_by
 
 def stream_export(log: ExportLog, protocol: Protocol, *,
                   chunk_size: int = reader.DEFAULT_CHUNK_SIZE) -> Iterator[bytes]:
-    """The export's bytes, chunk by chunk; completes ``log`` after the last one."""
+    """The export's bytes, chunk by chunk; completes ``log`` after the last one.
+
+    Randomized subjects first (by subject id), then the patients screened but never
+    randomized (by screening number), then the trial-wide lock changes. The allocated
+    arm is in the file only when ``log.allocation_included`` (set from the protocol's
+    masking when the export started).
+    """
     codes = [c for c in log.sites.split(",") if c]
-    subjects = reader.subjects(as_of=log.as_of, site_codes=codes, chunk_size=chunk_size)
+    include = log.allocation_included
+    subjects = itertools.chain(
+        reader.subjects(protocol, as_of=log.as_of, site_codes=codes, chunk_size=chunk_size,
+                        include_allocation=include),
+        reader.screened_only(protocol, as_of=log.as_of, site_codes=codes,
+                             chunk_size=chunk_size))
+    study_notes = reader.trial_notes(as_of=log.as_of)
     counts = ExportCounts()
     if log.format == ExportFormat.ODM:
         site_info = [s for s in reader.sites() if s.code in codes]
-        writer = OdmWriter(study_metadata(protocol), users=reader.users(), sites=site_info,
+        meta = study_metadata(protocol, include_allocation=include)
+        writer = OdmWriter(meta, users=reader.users(), sites=site_info,
                            file_oid=log.file_oid, created_at=log.started_at, as_of=log.as_of,
                            description=f"{protocol.identifiers.acronym} "
                                        f"({protocol.identifiers.registry_id}): complete "
-                                       "trial record with audit trail and signatures",
+                                       "trial record with audit trail and signatures. "
+                                       f"{meta.allocation_statement}",
                            source_version=__version__)
         writer.counts = counts
-        chunks: Iterator[str] = writer.chunks(subjects)
+        chunks: Iterator[str] = writer.chunks(subjects, study_notes)
     else:
-        chunks = _csv_chunks(protocol, subjects, counts)
+        chunks = _csv_chunks(protocol, subjects, counts, study_notes, log.as_of, include)
     digest = hashlib.sha256()
     size = 0
     for text in chunks:

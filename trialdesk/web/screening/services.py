@@ -182,3 +182,28 @@ def mark_entered_in_error(screening: Screening, user: Any, *, reason: str) -> Sc
     screening._change_reason = f"entered in error: {reason.strip()}"
     screening.save()
     return screening
+
+
+@dataclass(frozen=True)
+class OpenScreenings:
+    """Open screenings at some sites, split by the enrolment window at ``now``.
+
+    ``in_window`` is sorted by onset, which is deadline order (soonest first); the window
+    is inclusive, so a screening exactly at its deadline is still in it. The screening
+    dashboard and the home page's worklist read the same querysets.
+    """
+
+    in_window: Any  # QuerySet[Screening], soonest deadline first
+    closed: Any  # window passed: the outcome is still to be recorded (latest first)
+    no_onset: Any  # onset not recorded yet (oldest first)
+
+
+def open_screenings(protocol: Protocol, sites: Any, now: dt.datetime) -> OpenScreenings:
+    """The open screenings at ``sites`` (a queryset or list of sites) by window state."""
+    cutoff = now - dt.timedelta(hours=protocol.enrolment_deadline_hours)
+    open_here = Screening.objects.select_related("site").filter(
+        site__in=sites, status=ScreeningStatus.OPEN)
+    return OpenScreenings(
+        in_window=open_here.filter(onset_utc__gte=cutoff).order_by("onset_utc"),
+        closed=open_here.filter(onset_utc__lt=cutoff).order_by("-onset_utc"),
+        no_onset=open_here.filter(onset_utc=None).order_by("created_at"))

@@ -3,7 +3,6 @@ page (live eligibility, consent, randomize), corrections with reasons, the audit
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,6 +29,7 @@ from trialdesk.web.screening.services import (
     assess,
     close_screening,
     create_screening,
+    open_screenings,
     record_consent,
     update_screening,
 )
@@ -78,18 +78,12 @@ DASHBOARD_PAGE = 50
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Open screenings, most urgent first: deadline order is onset order, so the database
     sorts and pages them; clocks are computed for the rows shown only."""
-    protocol = current_protocol()
     now = utcnow()
-    cutoff = now - dt.timedelta(hours=protocol.enrolment_deadline_hours)
-    open_here = Screening.objects.select_related("site").filter(
-        site__in=sites_for(request.user, "screening.view"), status=ScreeningStatus.OPEN)
-    in_window = open_here.filter(onset_utc__gte=cutoff).order_by("onset_utc")
-    closed = open_here.filter(onset_utc__lt=cutoff).order_by("-onset_utc")
-    no_onset = open_here.filter(onset_utc=None).order_by("created_at")
+    found = open_screenings(current_protocol(), sites_for(request.user, "screening.view"), now)
     sections = []
-    for title, queryset in (("In the enrolment window", in_window),
-                            ("Window closed — record the outcome", closed),
-                            ("Onset not recorded", no_onset)):
+    for title, queryset in (("In the enrolment window", found.in_window),
+                            ("Window closed — record the outcome", found.closed),
+                            ("Onset not recorded", found.no_onset)):
         shown = [_dashboard_row(s, clock(s, now)) for s in queryset[:DASHBOARD_PAGE]]
         sections.append({"title": title, "rows": shown, "total": queryset.count()})
     template = "screening/_dashboard_rows.html" if request.htmx else "screening/dashboard.html"
