@@ -49,7 +49,7 @@ def test_the_slots_are_the_protocol_days(rumcess):
     assert days("inflammatory_markers") == [0, 1, 2, 3, 5, 7, 14, 28]
     assert days("msc_infusion") == [0]
     assert days("vital_status") == [28, 90]
-    assert [u.form for u in s.unscheduled] == ["msc_product", "end_of_study"]
+    assert [u.form for u in s.unscheduled] == ["msc_product", "msc_not_given", "end_of_study"]
 
 
 def test_on_day_two_earlier_forms_are_overdue_todays_due_later_upcoming(rumcess):

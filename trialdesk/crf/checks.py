@@ -20,6 +20,9 @@ Checks
   a visit dated after a recorded death (and a death dated before recorded visits),
   an infusion before randomization, a form the subject's arm does not receive
   (a warning: saved, and the web app records a protocol deviation).
+* **MSC dose not given** (``msc_not_given``) — 'other' needs its detail, the decision
+  time must not be before randomization, only the MSC arm has a dose to withhold, and
+  an infusion and a not-given record of one subject refuse each other (either order).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ from trialdesk.protocol.schema import Protocol
 #: forms that may be recorded about days after a death (they record it)
 OUTCOME_FORMS = frozenset({"vital_status", "end_of_study"})
 MAX_TEXT = 2000
+#: the MSC infusion (day 0) and the record that the dose was not given exclude each other
+INFUSION_FORM, NOT_GIVEN_FORM = "msc_infusion", "msc_not_given"
 
 
 @dataclass(frozen=True)
@@ -368,6 +373,11 @@ def _msc_infusion(protocol: Protocol, day: int | None, data: Mapping[str, Any],
                            f"The infusion start {format_local(start, ctx.timezone)} is before "
                            f"randomization at {format_local(ctx.randomized_at, ctx.timezone)};"
                            " that is impossible. Check the date, the time and the time zone."))
+    if (NOT_GIVEN_FORM, None) in ctx.recorded:
+        found.append(error("MSC_GIVEN_AND_NOT_GIVEN", "infusion_start_at", "This patient's "
+                           "MSC dose is recorded as not given: an infusion cannot also be "
+                           "recorded. If the dose was given after all, mark the not-given "
+                           "record entered in error first."))
     spec = protocol.intervention
     if "weight_kg" in values:
         try:
@@ -391,6 +401,32 @@ def _msc_infusion(protocol: Protocol, day: int | None, data: Mapping[str, Any],
     if values.get("interruptions", 0) > 0 and not values.get("interruption_reason"):
         found.append(warning("MISSING_REASON", "interruption_reason",
                              "Interruptions are recorded without a reason; confirm."))
+    return found, {}, None
+
+
+def _msc_not_given(protocol: Protocol, day: int | None, data: Mapping[str, Any],
+                   values: dict[str, Any], ctx: VisitContext):
+    """A dose recorded as not given: reason (detail for 'other'), a decision time after
+    randomization, only in the MSC arm, and never together with an infusion."""
+    found: list[Finding] = []
+    spec = protocol.intervention
+    if ctx.arm != spec.arm:
+        found.append(error("NOT_IN_MSC_ARM", "reason", f"This subject is in the {ctx.arm} "
+                           f"arm, which receives no MSC ({spec.arm} arm only): there is no "
+                           "dose to record as not given."))
+    if values.get("reason") == "other" and not values.get("reason_detail"):
+        found.append(error("MISSING_VALUE", "reason_detail", "The reason is 'Other': say "
+                           "what it was in 'Details'."))
+    decided = values.get("decided_at")
+    if decided is not None and decided < ctx.randomized_at:
+        found.append(error("TIME_ORDER", "decided_at",
+                           f"The decision {format_local(decided, ctx.timezone)} is before "
+                           f"randomization at {format_local(ctx.randomized_at, ctx.timezone)}"
+                           "; check the date, the time and the time zone."))
+    if (INFUSION_FORM, 0) in ctx.recorded:
+        found.append(error("MSC_GIVEN_AND_NOT_GIVEN", "reason", "An MSC infusion is recorded "
+                           "for this patient: the dose cannot also be recorded as not given. "
+                           "If the infusion record is wrong, mark it entered in error first."))
     return found, {}, None
 
 
@@ -468,6 +504,7 @@ _CROSS_FIELD = {
     "inflammatory_markers": _inflammatory_markers,
     "msc_product": _msc_product,
     "msc_infusion": _msc_infusion,
+    "msc_not_given": _msc_not_given,
     "vital_status": _vital_status,
     "end_of_study": _end_of_study,
 }

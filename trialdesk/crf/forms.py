@@ -245,6 +245,25 @@ MSC_INFUSION = FormDefinition("msc_infusion", "MSC infusion", (
     FormField("interruption_reason", "Reason for interruptions", X),
 ), recorded_by="lab", help="The dose in cells/kg is computed (trialdesk.clinical.dosing).")
 
+#: why an MSC-arm patient did not get the dose (CONSORT "did not receive allocated
+#: intervention (give reasons)"; the labels are what the CONSORT diagram prints)
+MSC_NOT_GIVEN_REASONS = (
+    ("product_failed_release", "Product failed a release criterion"),
+    ("product_not_released", "Product not released in time (release results pending)"),
+    ("patient_unstable", "Patient too unstable for the infusion"),
+    ("consent_withdrawn", "Consent withdrawn before the infusion"),
+    ("died_before_infusion", "Died before the infusion"),
+    ("other", "Other"))
+
+MSC_NOT_GIVEN = FormDefinition("msc_not_given", "MSC dose not given", (
+    FormField("reason", "Reason the dose was not given", C, required=True,
+              choices=MSC_NOT_GIVEN_REASONS),
+    FormField("reason_detail", "Details", X, help="Required when the reason is 'Other'"),
+    FormField("decided_at", "Decided at", T, required=True,
+              help="When it was decided not to give the dose (not before randomization)"),
+), recorded_by="lab", help="Closes the MSC dose for a patient of the MSC arm who will not "
+   "get it; an infusion and a not-given record exclude each other.")
+
 VITAL_STATUS = FormDefinition("vital_status", "Vital status", (
     FormField("status", "Vital status", C, required=True, choices=(
         ("alive", "Alive"), ("dead", "Dead"), ("unknown", "Unknown"))),
@@ -265,8 +284,8 @@ END_OF_STUDY = FormDefinition("end_of_study", "End of study", (
 ))
 
 FORMS: dict[str, FormDefinition] = {f.id: f for f in (
-    SOFA, STANDARD_THERAPY, INFLAMMATORY_MARKERS, MSC_PRODUCT, MSC_INFUSION, VITAL_STATUS,
-    END_OF_STUDY)}
+    SOFA, STANDARD_THERAPY, INFLAMMATORY_MARKERS, MSC_PRODUCT, MSC_INFUSION, MSC_NOT_GIVEN,
+    VITAL_STATUS, END_OF_STUDY)}
 
 #: Forms the cell-therapy lab records (the others are recorded by ICU staff).
 LAB_FORMS = frozenset(f.id for f in FORMS.values() if f.recorded_by == "lab")

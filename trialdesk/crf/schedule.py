@@ -13,13 +13,15 @@ Status of one (form, day)
 -------------------------
 * ``done`` — a record of the form exists for that day (whatever else is true);
 * ``not_required`` — the subject's arm does not get the form (``arms`` in the protocol),
-  or the day's date is after a recorded death date;
+  or the day's date is after a recorded death date, or (the MSC infusion) the dose is
+  recorded as not given (``msc_not_given``);
 * ``upcoming`` — today (site calendar) is before the day's date minus its window;
 * ``due`` — today lies in [date − window_days, date + window_days + grace_days];
 * ``overdue`` — later than that. ``grace_days`` (default 1) leaves the next calendar
   day to complete a day's worst values.
 
-Forms listed under ``schedule.unscheduled`` (the MSC product record, end of study) have
+Forms listed under ``schedule.unscheduled`` (the MSC product record, the MSC dose not
+given, end of study) have
 one slot per subject, ``day`` None: ``done`` once recorded, else ``not_required``
 (recorded once, when it happens; never in an arm the form does not name).
 """
@@ -197,6 +199,8 @@ def _status(a: Assessment, day: int, date: dt.date, arm: str, today: dt.date,
         return SlotStatus.NOT_REQUIRED, f"not given in the {arm_name} arm"
     if death_date is not None and date > death_date:
         return SlotStatus.NOT_REQUIRED, f"after death on {death_date.isoformat()}"
+    if a.form == "msc_infusion" and ("msc_not_given", None) in done:
+        return SlotStatus.NOT_REQUIRED, "MSC dose recorded as not given"
     if today < date - dt.timedelta(days=a.window_days):
         return SlotStatus.UPCOMING, f"from {(date - dt.timedelta(days=a.window_days))}"
     last = date + dt.timedelta(days=a.window_days + grace_days)

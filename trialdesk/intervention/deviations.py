@@ -25,10 +25,13 @@ code                             sev.     when
 ``PRODUCT_EXPIRED``              major    infusion start after the product's expiry
 ``VIABILITY_BELOW_MINIMUM``      major    viability < ``viability_min_percent``
 ``WEIGHT_BASIS_DIFFERENT``       minor    dosed on another weight basis than the protocol
+``MSC_NOT_GIVEN``                major    an MSC-arm subject's dose recorded as not
+                                          given (``msc_not_given``), with its reason
 ===============================  =======  =============================================
 
 Product deviations are only raised once an infusion is recorded: a product that is
-never given is not a deviation.
+never given is not a deviation (the dose not given is: ``MSC_NOT_GIVEN``, whose reason
+may be the failed release).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from trialdesk.clinical.dosing import (
     format_cells,
 )
 from trialdesk.clinical.timeutil import ensure_aware, format_duration
+from trialdesk.crf.forms import MSC_NOT_GIVEN_REASONS
 from trialdesk.intervention.release import ItemStatus, check_release, time_value
 from trialdesk.protocol.schema import Protocol
 
@@ -120,12 +124,29 @@ def infusion_hours_after_onset(start: dt.datetime, onset: dt.datetime) -> float:
             - ensure_aware(onset, field="onset_at")).total_seconds() / 3600
 
 
+def not_given_deviation(protocol: Protocol, *, arm: str,
+                        not_given: Mapping[str, Any]) -> ProtocolDeviation | None:
+    """``MSC_NOT_GIVEN`` for an MSC-arm subject whose dose is recorded as not given."""
+    if arm != protocol.intervention.arm:
+        return None
+    reason = dict(MSC_NOT_GIVEN_REASONS).get(not_given.get("reason"), "reason not given")
+    detail = str(not_given.get("reason_detail") or "").strip()
+    return ProtocolDeviation(
+        "MSC_NOT_GIVEN", f"The allocated MSC dose was not given: {reason}"
+        + (f" ({detail})" if detail else "") + ".", DeviationSeverity.MAJOR, "msc_not_given")
+
+
 def detect_deviations(protocol: Protocol, *, arm: str, onset_at: dt.datetime | None,
                       infusion: Mapping[str, Any] | None,
-                      product: Mapping[str, Any] | None) -> tuple[ProtocolDeviation, ...]:
-    """Every deviation the subject's MSC records show (none without an infusion record)."""
+                      product: Mapping[str, Any] | None,
+                      not_given: Mapping[str, Any] | None = None,
+                      ) -> tuple[ProtocolDeviation, ...]:
+    """Every deviation the subject's MSC records show: ``MSC_NOT_GIVEN`` for a dose
+    recorded as not given; the others only from an infusion record."""
     if not infusion:
-        return ()
+        withheld = not_given_deviation(protocol, arm=arm, not_given=not_given) \
+            if not_given else None
+        return (withheld,) if withheld else ()
     spec = protocol.intervention
     major, minor = DeviationSeverity.MAJOR, DeviationSeverity.MINOR
     found: list[ProtocolDeviation] = []

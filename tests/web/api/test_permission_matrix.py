@@ -126,6 +126,7 @@ CALLS: dict[str, Call] = {
     "casebook:form": Call("GET", "casebook.edit", ALLOCATION),
     "casebook:msc_product": Call("GET", "msc.record", ALLOCATION),
     "casebook:msc_infusion": Call("GET", "msc.record", ALLOCATION),
+    "casebook:msc_not_given": Call("GET", "msc.record", ALLOCATION),
     "casebook:acknowledge": Call("POST", "deviation.acknowledge", ALLOCATION),
     "casebook:entered_in_error": Call("POST", "casebook.edit", ALLOCATION,
                                       {"reason": "matrix"}),

@@ -70,10 +70,10 @@ def test_every_forms_entry_page_names_each_unit_once(investigator, lab_user, msc
     pages: dict[str, str] = {}
     for user in (investigator, lab_user):
         client = browser(user)
-        for href in re.findall(r'href="(/casebook/[^"]+/(?:forms/[^"]+|msc/[a-z]+/))"',
+        for href in re.findall(r'href="(/casebook/[^"]+/(?:forms/[^"]+|msc/[a-z-]+/))"',
                                client.get(book).content.decode()):
             form_id = href.split("/forms/")[1].split("/")[0] if "/forms/" in href else \
-                "msc_" + href.rstrip("/").rsplit("/", 1)[1]
+                "msc_" + href.rstrip("/").rsplit("/", 1)[1].replace("-", "_")
             if form_id not in pages:
                 response = client.get(href)
                 assert response.status_code == 200, href

@@ -267,7 +267,7 @@ def test_the_protocols_scheduled_days_are_the_study_event_defs(rumcess):
     assert forms("SE.DAY0") == {"F.sofa", "F.standard_therapy", "F.inflammatory_markers",
                                 "F.msc_infusion"}
     assert forms("SE.DAY90") == {"F.vital_status"}
-    assert forms("SE.UNSCHEDULED") == {"F.msc_product", "F.end_of_study"}
+    assert forms("SE.UNSCHEDULED") == {"F.msc_product", "F.msc_not_given", "F.end_of_study"}
     # every item of the library, with its unit
     items = {i.get("OID"): i for i in root.iter(q("ItemDef"))}
     units = {u.get("OID"): u.get("Name") for u in root.iter(q("MeasurementUnit"))}

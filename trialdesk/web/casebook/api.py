@@ -160,12 +160,13 @@ def save_daily(request: HttpRequest, subject_id: str, form_id: str, day: str,
 @router.put("/{subject_id}/msc/{form_id}", **permission("msc.record"),
             response={200: SaveResult, 201: SaveResult}, url_name="casebook_msc_save",
             operation_id="casebook_msc_save",
-            summary="Save the MSC product (msc_product) or infusion (msc_infusion)")
+            summary="Save the MSC product (msc_product), infusion (msc_infusion) or dose "
+                    "not given (msc_not_given)")
 def save_msc(request: HttpRequest, subject_id: str, form_id: str, payload: FormSave):
     allocation = _allocation(request, subject_id)
     if not is_lab_form(form_id):
-        raise InputRejected(f"'{form_id}' is not an MSC form; use msc_product or "
-                            "msc_infusion.", field="form_id")
+        raise InputRejected(f"'{form_id}' is not an MSC form; use msc_product, "
+                            "msc_infusion or msc_not_given.", field="form_id")
     return _save(request, allocation, form_id, MSC_DAYS[form_id], payload)
 
 

@@ -45,13 +45,15 @@ from trialdesk.web.casebook.models import Deviation, DeviationStatus, FormRecord
 from trialdesk.web.randomization.models import Allocation
 
 #: forms whose saving re-runs deviation detection
-MSC_FORMS = ("msc_product", "msc_infusion")
-#: the day each MSC form is stored under: the product once per patient, the infusion day 0
-MSC_DAYS: dict[str, int | None] = {"msc_product": None, "msc_infusion": 0}
+MSC_FORMS = ("msc_product", "msc_infusion", "msc_not_given")
+#: the day each MSC form is stored under: the product and the dose not given once per
+#: patient, the infusion day 0
+MSC_DAYS: dict[str, int | None] = {"msc_product": None, "msc_infusion": 0,
+                                   "msc_not_given": None}
 
 
 def msc_records(allocation: Allocation) -> dict[str, FormRecord]:
-    """The patient's saved MSC product and infusion records, by form id."""
+    """The patient's saved MSC product, infusion and not-given records, by form id."""
     rows = allocation.form_records.active().filter(form_id__in=MSC_FORMS)
     return {r.form_id: r for r in rows if r.day == MSC_DAYS[r.form_id]}
 
@@ -215,7 +217,8 @@ def sync_deviations(protocol: Protocol, allocation: Allocation, *, user: Any,
     found = detect_deviations(
         protocol, arm=allocation.arm, onset_at=allocation.screening.onset_utc,
         infusion=canonical_values("msc_infusion", infusion.data) if infusion else None,
-        product=product.data if product else None)
+        product=product.data if product else None,
+        not_given=records["msc_not_given"].data if "msc_not_given" in records else None)
     existing = {d.code: d for d in Deviation.objects.select_for_update()
                 .filter(allocation=allocation)}
     shown = []

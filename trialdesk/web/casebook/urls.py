@@ -14,5 +14,6 @@ urlpatterns = [
          views.entered_in_error, name="entered_in_error"),
     path("<str:subject_id>/msc/product/", views.msc_product, name="msc_product"),
     path("<str:subject_id>/msc/infusion/", views.msc_infusion, name="msc_infusion"),
+    path("<str:subject_id>/msc/not-given/", views.msc_not_given, name="msc_not_given"),
     path("<str:subject_id>/deviations/acknowledge", views.acknowledge, name="acknowledge"),
 ]

@@ -19,6 +19,7 @@ from trialdesk.clinical.timeutil import format_local, parse_aware, site_zone, ut
 from trialdesk.crf.checks import sofa_for
 from trialdesk.crf.forms import (
     FORMS,
+    MSC_NOT_GIVEN_REASONS,
     SOFA,
     FieldKind,
     FormDefinition,
@@ -245,6 +246,8 @@ def _form_href(allocation: Allocation, form_id: str, day: int | None) -> str:
         return reverse("casebook:msc_product", args=[allocation.subject_id])
     if form_id == "msc_infusion":
         return reverse("casebook:msc_infusion", args=[allocation.subject_id])
+    if form_id == "msc_not_given":
+        return reverse("casebook:msc_not_given", args=[allocation.subject_id])
     return reverse("casebook:form", args=[allocation.subject_id, form_id, _day_url(day)])
 
 
@@ -397,6 +400,15 @@ def msc_infusion(request: HttpRequest, subject_id: str) -> HttpResponse:
                       reverse("casebook:msc_infusion", args=[subject_id]))
 
 
+@requires("msc.record")
+@require_http_methods(["GET", "POST"])
+def msc_not_given(request: HttpRequest, subject_id: str) -> HttpResponse:
+    """The MSC dose will not be given (reason); recorded once per patient, by the lab."""
+    allocation = _allocation(request, subject_id, "msc.record")
+    return _form_page(request, allocation, "msc_not_given", None,
+                      reverse("casebook:msc_not_given", args=[subject_id]))
+
+
 @requires("casebook.edit")
 @require_POST
 def live_sofa(request: HttpRequest) -> HttpResponse:
@@ -459,11 +471,14 @@ def lab(request: HttpRequest) -> HttpResponse:
         deadline = onset + dt.timedelta(hours=spec.deadline_hours_after_onset) if onset else None
         product, infusion = records.get((a.pk, "msc_product")), records.get((a.pk,
                                                                              "msc_infusion"))
+        not_given = records.get((a.pk, "msc_not_given"))
         rows.append({
             "a": a, "deadline_local": format_local(deadline, a.site.timezone) if deadline
             else "onset unknown",
-            "left_h": (deadline - now).total_seconds() / 3600 if deadline and not infusion
-            else None,
+            "left_h": (deadline - now).total_seconds() / 3600
+            if deadline and not infusion and not not_given else None,
+            "not_given": dict(MSC_NOT_GIVEN_REASONS).get(not_given.data.get("reason"))
+            if not_given else None,
             "product": product, "released": product.derived.get("release", {}).get("released")
             if product else None,
             "infusion": infusion, "late": infusion.derived.get("late") if infusion else None,

@@ -1,13 +1,14 @@
 """The cell-therapy lab's queue: MSC doses still to prepare, soonest deadline first.
 
 A dose is pending for every patient randomized to the protocol's MSC arm whose infusion
-is not recorded yet (a form entered in error does not count) and who is still in the
-study: a patient whose death or end of study (withdrawn, lost to follow-up) is recorded
-can no longer receive a dose, so the lab is not asked to prepare one (the missing
+is not recorded yet (a form entered in error does not count), whose dose is not recorded
+as not given (``msc_not_given``, counted apart) and who is still in the study: a
+patient whose death or end of study (withdrawn, lost to follow-up) is recorded can no
+longer receive a dose, so the lab is not asked to prepare one (the missing
 infusion stays visible on the casebook and the deviations pages). Its deadline is the
 protocol's infusion deadline after septic-shock onset (RUMCESS: onset + 10 h, inclusive;
 :class:`trialdesk.clinical.onset.EnrolmentWindow`). The lab dashboard lists the queue and
-the home page's worklist counts it; both read it here, in two queries whatever the number
+the home page's worklist counts it; both read it here, in four queries whatever the number
 of patients.
 """
 
@@ -48,6 +49,8 @@ class LabQueue:
     infused: int  # MSC-arm patients at the sites with the infusion recorded
     #: MSC-arm patients without an infusion whose death or end of study is recorded
     left_study: int = 0
+    #: MSC-arm patients whose dose is recorded as not given (with a reason)
+    not_given: int = 0
 
 
 def doses_to_prepare(protocol: Protocol, sites: Any, now: dt.datetime) -> LabQueue:
@@ -60,6 +63,9 @@ def doses_to_prepare(protocol: Protocol, sites: Any, now: dt.datetime) -> LabQue
     infused = set(FormRecord.objects.active().filter(allocation__in=allocations,
                                                      form_id="msc_infusion")
                   .values_list("allocation_id", flat=True))
+    withheld = set(FormRecord.objects.active().filter(allocation__in=allocations,
+                                                      form_id="msc_not_given")
+                   .values_list("allocation_id", flat=True)) - infused
     outcome_forms: dict[int, list[Any]] = {}
     for record in (FormRecord.objects.active()
                    .filter(allocation__in=allocations, form_id__in=OUTCOME_FORM_IDS)
@@ -67,7 +73,7 @@ def doses_to_prepare(protocol: Protocol, sites: Any, now: dt.datetime) -> LabQue
         outcome_forms.setdefault(record.allocation_id, []).append(record)
     pending, left_study = [], 0
     for a in allocations:
-        if a.pk in infused:
+        if a.pk in infused or a.pk in withheld:
             continue
         if _left_study(outcome_forms.get(a.pk, ())):
             left_study += 1
@@ -81,7 +87,7 @@ def doses_to_prepare(protocol: Protocol, sites: Any, now: dt.datetime) -> LabQue
             (deadline - now).total_seconds() if deadline else None))
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     pending.sort(key=lambda d: d.deadline or far)
-    return LabQueue(pending, len(infused), left_study)
+    return LabQueue(pending, len(infused), left_study, len(withheld))
 
 
 #: the forms that record a death or the end of study (:mod:`trialdesk.crf.vital_status`)

@@ -32,9 +32,11 @@ def lab_dashboard(request: HttpRequest) -> HttpResponse:
     """MSC-arm patients still waiting for their infusion at the lab's sites, soonest
     infusion deadline (onset + 10 h) first. Patients whose infusion is recorded leave
     this list (they are on the MSC records page, casebook:lab), and so do patients whose
-    death or end of study is recorded before an infusion (counted below the list)."""
+    death or end of study is recorded before an infusion, or whose dose is recorded as
+    not given (both counted below the list)."""
     protocol = current_protocol()
     queue = doses_to_prepare(protocol, sites_for(request.user, "lab.dashboard"), utcnow())
     return render(request, "randomization/lab_dashboard.html",
                   {"rows": queue.pending, "spec": protocol.intervention,
-                   "infused": queue.infused, "left_study": queue.left_study})
+                   "infused": queue.infused, "left_study": queue.left_study,
+                   "not_given": queue.not_given})

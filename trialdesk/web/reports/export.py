@@ -43,8 +43,10 @@ Derivations (each one a documented choice; see also :data:`CAVEATS`):
   entered in error: ``randomized`` when it has an allocation, else ``excluded`` with the
   not-enrolled reason's label (CONSORT groups by it; the free-text detail is dropped).
 * **disposition** — ``received_allocated_intervention``: for an arm the protocol
-  schedules the MSC infusion for, 1 when an ``msc_infusion`` form is saved; for the other
-  arms, 1 when none is. ``discontinued`` = end of study ``withdrawn`` (its reason).
+  schedules the MSC infusion for, 1 when an ``msc_infusion`` form is saved, else 0 with
+  ``not_received_reason`` = the ``msc_not_given`` form's reason label ('Other: <detail>')
+  or "no MSC infusion recorded" without that form; for the other arms, 1 when none is.
+  ``discontinued`` = end of study ``withdrawn`` (its reason).
   ``lost_to_follow_up`` = end of study ``lost_to_follow_up`` or a vital status
   ``unknown`` on a day ≥ *T*, in both cases only while the vital status at day *T* is
   unknown (no death ≤ *T*, not known alive at *T*). ``analysed`` = 1 for every
@@ -69,6 +71,7 @@ from trialdesk.analysis.analysis_dataset import AnalysisDataset
 from trialdesk.analysis.primary import DEFAULT_DAY
 from trialdesk.analysis.tidy import SOFA_COMPONENTS, TABLES
 from trialdesk.crf.checks import canonical_values, sofa_for
+from trialdesk.crf.forms import MSC_NOT_GIVEN_REASONS
 from trialdesk.crf.schedule import day_zero_date
 from trialdesk.crf.vital_status import OUTCOME_FORMS, death_date, end_of_study
 from trialdesk.eligibility.age import completed_years
@@ -90,6 +93,7 @@ MARKERS = {"il6_pg_per_ml": "il6_pg_per_ml", "il10_pg_per_ml": "il10_pg_per_ml",
 CAUSALITY = {"certain": "definite", "probable": "probable", "possible": "possible",
              "unlikely": "unlikely", "unrelated": "unrelated", "not_assessed": "possible"}
 MSC_INFUSION = "msc_infusion"
+MSC_NOT_GIVEN = "msc_not_given"
 IN_ERROR = "entered_in_error"
 
 #: Known limits of the export, printed in the report's manifest.
@@ -348,11 +352,23 @@ def _screening_log() -> list[dict[str, Any]]:
     return rows
 
 
+def _not_given_reason(records: list[FormRecord]) -> str:
+    """The ``msc_not_given`` form's reason (its label; 'Other' with its detail), or
+    'no MSC infusion recorded' when the dose is simply missing."""
+    form = next((r for r in records if r.form_id == MSC_NOT_GIVEN), None)
+    if form is None:
+        return "no MSC infusion recorded"
+    reason = form.data.get("reason")
+    label = dict(MSC_NOT_GIVEN_REASONS).get(reason, "MSC dose not given")
+    detail = str(form.data.get("reason_detail") or "").strip()
+    return f"{label}: {detail}" if reason == "other" and detail else label
+
+
 def _disposition_row(a: Allocation, records: list[FormRecord], o: _Outcome,
                      arms_with_infusion: frozenset[str], timeframe: int) -> dict[str, Any]:
     infused = any(r.form_id == MSC_INFUSION for r in records)
     if a.arm in arms_with_infusion:
-        received, why_not = infused, None if infused else "no MSC infusion recorded"
+        received, why_not = infused, None if infused else _not_given_reason(records)
     else:
         received = not infused
         why_not = None if received else f"MSC infusion recorded in the {a.arm} arm"
