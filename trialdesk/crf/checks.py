@@ -276,12 +276,10 @@ def _cross_visit(protocol: Protocol, form_id: str, day: int | None, values: dict
         found.append(error("DAY_OUT_OF_SCHEDULE", "day", problem))
     assessment = assessment_for(protocol, form_id) or unscheduled_for(protocol, form_id)
     if assessment is not None and assessment.arms and ctx.arm not in assessment.arms:
-        def name(arm: str) -> str:  # the protocol's label, as people read the arm
-            return protocol.arm(arm).label if arm in protocol.arm_ids else arm
-
         found.append(warning("WRONG_ARM", None, f"{assessment.label} is given only in the "
-                             f"{', '.join(name(a) for a in assessment.arms)} arm; this "
-                             f"subject is in the {name(ctx.arm)} arm. Saving records a "
+                             f"{', '.join(protocol.arm_label(a) for a in assessment.arms)} "
+                             f"arm; this subject is in the {protocol.arm_label(ctx.arm)} arm. "
+                             "Saving records a "
                              "protocol deviation."))
     if day is not None and problem is None:
         date = day_date(day, ctx.randomized_at, ctx.timezone)
@@ -364,15 +362,22 @@ def _msc_product(protocol: Protocol, day: int | None, data: Mapping[str, Any],
     return found, {}, None
 
 
+def _before_randomization(values: dict[str, Any], field_id: str, what: str, code: str,
+                          ctx: VisitContext) -> list[Finding]:
+    """An event of the MSC arm timed before randomization: impossible, a hard error."""
+    t = values.get(field_id)
+    if t is None or t >= ctx.randomized_at:
+        return []
+    return [error(code, field_id, f"The {what} {format_local(t, ctx.timezone)} is before "
+                  f"randomization at {format_local(ctx.randomized_at, ctx.timezone)}; that is "
+                  "impossible. Check the date, the time and the time zone.")]
+
+
 def _msc_infusion(protocol: Protocol, day: int | None, data: Mapping[str, Any],
                   values: dict[str, Any], ctx: VisitContext):
     found = _order(values, "infusion_start_at", "infusion_end_at", "Infusion")
-    start = values.get("infusion_start_at")
-    if start is not None and start < ctx.randomized_at:
-        found.append(error("INFUSION_BEFORE_RANDOMIZATION", "infusion_start_at",
-                           f"The infusion start {format_local(start, ctx.timezone)} is before "
-                           f"randomization at {format_local(ctx.randomized_at, ctx.timezone)};"
-                           " that is impossible. Check the date, the time and the time zone."))
+    found += _before_randomization(values, "infusion_start_at", "infusion start",
+                                   "INFUSION_BEFORE_RANDOMIZATION", ctx)
     if (NOT_GIVEN_FORM, None) in ctx.recorded:
         found.append(error("MSC_GIVEN_AND_NOT_GIVEN", "infusion_start_at", "This patient's "
                            "MSC dose is recorded as not given: an infusion cannot also be "
@@ -411,18 +416,14 @@ def _msc_not_given(protocol: Protocol, day: int | None, data: Mapping[str, Any],
     found: list[Finding] = []
     spec = protocol.intervention
     if ctx.arm != spec.arm:
-        found.append(error("NOT_IN_MSC_ARM", "reason", f"This subject is in the {ctx.arm} "
-                           f"arm, which receives no MSC ({spec.arm} arm only): there is no "
-                           "dose to record as not given."))
+        found.append(error("NOT_IN_MSC_ARM", "reason", "This subject is in the "
+                           f"{protocol.arm_label(ctx.arm)} arm, which receives no MSC "
+                           f"({protocol.arm_label(spec.arm)} arm only): there is no dose to "
+                           "record as not given."))
     if values.get("reason") == "other" and not values.get("reason_detail"):
         found.append(error("MISSING_VALUE", "reason_detail", "The reason is 'Other': say "
                            "what it was in 'Details'."))
-    decided = values.get("decided_at")
-    if decided is not None and decided < ctx.randomized_at:
-        found.append(error("TIME_ORDER", "decided_at",
-                           f"The decision {format_local(decided, ctx.timezone)} is before "
-                           f"randomization at {format_local(ctx.randomized_at, ctx.timezone)}"
-                           "; check the date, the time and the time zone."))
+    found += _before_randomization(values, "decided_at", "decision", "TIME_ORDER", ctx)
     if (INFUSION_FORM, 0) in ctx.recorded:
         found.append(error("MSC_GIVEN_AND_NOT_GIVEN", "reason", "An MSC infusion is recorded "
                            "for this patient: the dose cannot also be recorded as not given. "

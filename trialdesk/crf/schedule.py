@@ -167,7 +167,7 @@ def subject_schedule(
     day0 = day_zero_date(randomized_at, timezone)
     done_set = set(done)
     # reasons name the arm as people read it (the protocol's label), membership uses the id
-    arm_name = protocol.arm(arm).label if arm in protocol.arm_ids else arm
+    arm_name = protocol.arm_label(arm)
     slots: list[Slot] = []
     for a in protocol.schedule.assessments:
         for day in a.day_list():

@@ -497,6 +497,10 @@ class Protocol(_Strict):
                 return arm
         raise KeyError(arm_id)
 
+    def arm_label(self, arm_id: str) -> str:
+        """The arm as people read it ("MSC + standard therapy"); an unknown id as itself."""
+        return self.arm(arm_id).label if arm_id in self.arm_ids else arm_id
+
     @property
     def arm_ids(self) -> tuple[str, ...]:
         return tuple(arm.id for arm in self.arms)

@@ -126,6 +126,9 @@ def test_control_arm_has_no_dose_to_withhold(lab_user, control_patient):
     refused = client.post(_url(control_patient),
                           {**_not_given(control_patient), "confirm": "WRONG_ARM:"})
     assert refused.status_code == 400 and "NOT_IN_MSC_ARM" in refused.content.decode()
+    # the message names the arms as the protocol labels them (rumcess.yaml), not by id
+    assert ("in the Standard therapy arm, which receives no MSC (MSC + standard therapy arm "
+            "only)") in refused.content.decode().replace("&#x27;", "'")
     assert not FormRecord.objects.filter(allocation=control_patient).exists()
     assert not Deviation.objects.filter(allocation=control_patient).exists()
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.contenttypes.prefetch import GenericPrefetch
@@ -84,6 +87,18 @@ def _for_subject(request: HttpRequest, queries):
     return (queries.filter(allocation__subject_id=subject) if subject else queries), subject
 
 
+def _query_step(request: HttpRequest, query_id: int, action: str,
+                step: Callable[..., Any]) -> HttpResponse:
+    """One step of a query's thread (answer, close, reopen, withdraw) with the posted text;
+    a refusal is shown as a message and nothing changes."""
+    query = _query(request, query_id, action)
+    try:
+        step(query, request.user, text=request.POST.get("text", ""))
+    except TrialError as exc:
+        _fail(request, exc)
+    return _back(query)
+
+
 @requires("query.answer")
 @require_GET
 def queries_to_answer(request: HttpRequest) -> HttpResponse:
@@ -129,46 +144,26 @@ def raise_query(request: HttpRequest, target: str, object_id: int) -> HttpRespon
 @requires("query.answer")
 @require_POST
 def answer(request: HttpRequest, query_id: int) -> HttpResponse:
-    query = _query(request, query_id, "query.answer")
-    try:
-        services.answer_query(query, request.user, text=request.POST.get("text", ""))
-    except TrialError as exc:
-        _fail(request, exc)
-    return _back(query)
+    return _query_step(request, query_id, "query.answer", services.answer_query)
 
 
 @requires("query.close")
 @require_POST
 def close(request: HttpRequest, query_id: int) -> HttpResponse:
-    query = _query(request, query_id, "query.close")
-    try:
-        services.close_query(query, request.user, text=request.POST.get("text", ""))
-    except TrialError as exc:
-        _fail(request, exc)
-    return _back(query)
+    return _query_step(request, query_id, "query.close", services.close_query)
 
 
 @requires("query.close")
 @require_POST
 def reopen(request: HttpRequest, query_id: int) -> HttpResponse:
-    query = _query(request, query_id, "query.close")
-    try:
-        services.reopen_query(query, request.user, text=request.POST.get("text", ""))
-    except TrialError as exc:
-        _fail(request, exc)
-    return _back(query)
+    return _query_step(request, query_id, "query.close", services.reopen_query)
 
 
 @requires("query.close")
 @require_POST
 def withdraw(request: HttpRequest, query_id: int) -> HttpResponse:
     """Withdraw an open query raised in error (final), with the reason."""
-    query = _query(request, query_id, "query.close")
-    try:
-        services.withdraw_query(query, request.user, text=request.POST.get("text", ""))
-    except TrialError as exc:
-        _fail(request, exc)
-    return _back(query)
+    return _query_step(request, query_id, "query.close", services.withdraw_query)
 
 
 @requires("sdv.mark")
